@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Builds everything `npm start`, `npx neuroward` and the tests run: main-process entries, the CLI and
+// the preload with esbuild; the renderer with Vite. Runs on `npm install` (prepare) and `npm start`.
+import { build } from 'esbuild';
+import { build as viteBuild } from 'vite';
+import { chmod } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+const started = Date.now();
+
+const nodeCommon = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  // node_modules stay outside the bundle: native addons (SQLCipher) and electron resolve at run time.
+  packages: 'external',
+  logLevel: 'warning',
+};
+
+await build({
+  ...nodeCommon,
+  format: 'esm',
+  entryPoints: {
+    'main/headless': 'src/main/hosts/headless-main.ts',
+    'main/electron': 'src/main/hosts/electron.ts',
+    'cli/neuroward': 'src/cli/neuroward.ts',
+  },
+  outdir: 'dist',
+  banner: { js: "import { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);" },
+});
+await chmod('dist/cli/neuroward.js', 0o755);
+
+// A sandboxed preload must be a single CommonJS file that requires nothing but 'electron'.
+await build({
+  ...nodeCommon,
+  packages: undefined,
+  external: ['electron'],
+  format: 'cjs',
+  entryPoints: { 'preload/index': 'src/preload/index.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+});
+
+if (!process.argv.includes('--no-renderer')) {
+  await viteBuild({ configFile: path.join(root, 'vite.config.ts'), logLevel: 'warn' });
+}
+console.log(`neuroward: built dist/ in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * `neuroward` command line. Works on the same encrypted store as the app, with the same config.
+ * Exit codes: 0 ok, 1 the check failed (e.g. a broken audit chain), 2 usage/config/store error.
+ */
+import os from 'node:os';
+import readline from 'node:readline';
+import { ConfigError, loadConfig, type AppConfig } from '../main/app/config.js';
+import { StoreService } from '../main/store/store-service.js';
+import { AuditLedger } from '../main/security/audit-ledger.js';
+import { toFhirAuditEvent } from '../main/fhir/resources.js';
+import { NwError } from '../shared/errors.js';
+import { appVersion } from '../main/app/app.js';
+
+const HELP = `neuroward ${appVersion()}: NeuroWard clinical workstation, command line
+
+Usage:
+  neuroward audit verify [--json]      check the whole audit hash chain; names the first edited,
+                                       deleted or reordered entry (exit 1 when broken)
+  neuroward audit export [--since N]   print audit entries as FHIR R4 AuditEvent resources (NDJSON)
+  neuroward --version                  print the version
+  neuroward --help                     this help
+
+Options for every command:
+  --data-dir DIR     the store's folder (default: the user data dir; env NEUROWARD_DATA_DIR)
+  --config FILE      a config file (env NEUROWARD_CONFIG); see README "Configuration"
+
+The store passphrase comes from the configured source: env NEUROWARD_STORE_PASSPHRASE,
+a passphrase file, or, on a terminal, a prompt.
+`;
+
+class UsageError extends Error {}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const value = args[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
+  return value;
+}
+
+function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
+      // Echo the question, nothing of what is typed.
+      if (s.startsWith(question)) write(question);
+    };
+    rl.question(question, (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(answer);
+    });
+  });
+}
+
+async function openStore(config: AppConfig): Promise<StoreService> {
+  const store = new StoreService(config, undefined, () => new Date());
+  await store.start();
+  if (store.state === 'locked') {
+    if (!process.stdin.isTTY) {
+      throw new NwError('store-locked', `The store is locked and there is no terminal to ask for its passphrase: set ${config.passphrase.env} or store.passphrase in the config.`);
+    }
+    await store.unlock(await promptHidden('Store passphrase: '));
+  }
+  void store.db; // uninitialized / error: throws the store's own explanation
+  return store;
+}
+
+async function auditVerify(config: AppConfig, json: boolean): Promise<number> {
+  const store = await openStore(config);
+  try {
+    const ledger = new AuditLedger(store.db, () => new Date());
+    const result = ledger.verify();
+    store.transaction(() =>
+      ledger.append({
+        actor: null,
+        connection: `cli:${os.userInfo().username}@${os.hostname()}`,
+        action: 'audit.verify',
+        outcome: 'success',
+        detail: { ok: result.ok, entries: result.entries, problem: result.problem?.kind ?? null, via: 'neuroward audit verify' },
+      }),
+    );
+    if (json) console.log(JSON.stringify(result, null, 2));
+    else if (result.ok) console.log(`audit chain intact: ${result.entries} entries, head #${result.headSeq} ${result.headHash}`);
+    else {
+      console.log(`audit chain BROKEN after checking ${result.entries} entries`);
+      console.log(`first problem: ${result.problem!.kind} at entry #${result.problem!.seq}`);
+      console.log(result.problem!.message);
+    }
+    return result.ok ? 0 : 1;
+  } finally {
+    store.close();
+  }
+}
+
+async function auditExport(config: AppConfig, since: number): Promise<number> {
+  const store = await openStore(config);
+  try {
+    const ledger = new AuditLedger(store.db, () => new Date());
+    const observer = `NeuroWard workstation ${os.hostname()}`;
+    let count = 0;
+    for (const entry of ledger.iterate(since)) {
+      process.stdout.write(`${JSON.stringify(toFhirAuditEvent(entry, observer))}\n`);
+      count += 1;
+    }
+    store.transaction(() => ledger.append({ actor: null, connection: `cli:${os.userInfo().username}@${os.hostname()}`, action: 'audit.export', outcome: 'success', detail: { since, entries: count } }));
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv.includes('--version')) {
+    console.log(appVersion());
+    return 0;
+  }
+  const [group, command] = argv;
+  const config = loadConfig(argv, process.env);
+  if (group === 'audit' && command === 'verify') return auditVerify(config, argv.includes('--json'));
+  if (group === 'audit' && command === 'export') {
+    const since = Number(option(argv, '--since') ?? '1');
+    if (!Number.isSafeInteger(since) || since < 1) throw new UsageError('--since takes an entry number (1 or more)');
+    return auditExport(config, since);
+  }
+  throw new UsageError(`unknown command: ${argv.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')}`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) console.error(`neuroward: ${error.message}\nRun \`neuroward --help\` for usage.`);
+    else if (error instanceof ConfigError) console.error(`neuroward: configuration error:\n${error.message}`);
+    else if (error instanceof NwError) console.error(`neuroward: ${error.message}`);
+    else console.error(`neuroward: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,105 @@
+/**
+ * Composition root: reads nothing global, builds every service from config, wires them, and hands
+ * the hosts a NeurowardApp. Nothing else in the main process constructs services.
+ */
+import { readFileSync } from 'node:fs';
+import type { AppConfig } from './config.js';
+import type { Connection, NeurowardApp, SafeStorageKeyProvider } from './types.js';
+import { Dispatcher } from './dispatcher.js';
+import { createHandlers } from './handlers.js';
+import { StoreService } from '../store/store-service.js';
+import { SessionManager } from '../security/sessions.js';
+import { AuditLedger } from '../security/audit-ledger.js';
+import { ConnectivityMonitor } from '../fhir/connectivity.js';
+import { Outbox } from '../store/outbox.js';
+
+export interface CreateAppOptions {
+  config: AppConfig;
+  host: 'electron' | 'headless';
+  safeStorage?: SafeStorageKeyProvider;
+  /** Injected clock for tests of idle lock and expiry. */
+  now?: () => Date;
+  log?: (message: string) => void;
+  /** Where lines meant for the operator go (demo passwords at setup); the console by default. */
+  announce?: (line: string) => void;
+}
+
+export function appVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function createApp(options: CreateAppOptions): Promise<NeurowardApp> {
+  const { config, host } = options;
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? ((message: string) => console.error(`[neuroward] ${message}`));
+  const connections = new Map<string, Connection>();
+  const liveConnections = new Set<string>();
+  const startupNotes: string[] = [];
+
+  const store = new StoreService(config, options.safeStorage, now);
+  await store.start();
+
+  const sessions = new SessionManager({ idleLockMs: config.security.idleLockMs, sessionMs: config.security.sessionMs, now: () => now().getTime() }, (connectionId, session, reason) => {
+    connections.get(connectionId)?.send('session.changed', { session: session ? sessions.info(session) : null, reason });
+  });
+  const sessionTimer = setInterval(() => sessions.tick(), 1000);
+  sessionTimer.unref();
+
+  const connectivity = new ConnectivityMonitor(config, (snapshot) => {
+    const outboxPending = store.ready ? new Outbox(store.db, now).pendingCount() : 0;
+    for (const connection of connections.values()) if (store.ready && sessions.forConnection(connection.id)) connection.send('connectivity.changed', { ...snapshot, outboxPending });
+  });
+  connectivity.start();
+
+  const handlers = createHandlers({
+    config,
+    host,
+    version: appVersion(),
+    store,
+    sessions,
+    connectivity,
+    liveConnections,
+    now,
+    announce: (lines) => {
+      for (const line of lines) (options.announce ?? console.log)(line);
+    },
+  });
+  const dispatcher = new Dispatcher({ store, sessions, ledger: () => new AuditLedger(store.db, now), handlers, log });
+
+  startupNotes.push(`data directory: ${config.dataDir}${config.configFile ? ` (config ${config.configFile})` : ' (built-in defaults)'}`);
+  startupNotes.push(
+    {
+      uninitialized: 'store: not set up yet: open the app to create the administrator',
+      locked: 'store: locked: open the app and enter the store passphrase',
+      ready: 'store: open',
+      error: `store: cannot open: ${store.error?.message ?? 'unknown error'}`,
+    }[store.state],
+  );
+  if (config.demo) startupNotes.push('demo: synthetic demo data will be loaded at first-run setup (records marked SYNTHETIC)');
+  if (config.fhirServers.length === 0) startupNotes.push('FHIR: no server configured: changes queue in the outbox');
+
+  return {
+    host,
+    startupNotes,
+    dispatch: (connection, channel, payload, rawBytes) => dispatcher.dispatch(connection, channel, payload, rawBytes),
+    connectionOpened(connection) {
+      connections.set(connection.id, connection);
+      liveConnections.add(connection.id);
+    },
+    connectionClosed(connectionId) {
+      connections.delete(connectionId);
+      liveConnections.delete(connectionId);
+      sessions.connectionClosed(connectionId);
+    },
+    async close() {
+      clearInterval(sessionTimer);
+      connectivity.stop();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Configuration: built-in defaults ← config file ← environment variables ← command-line flags.
+ * With no config at all the workstation runs the embedded default (local store in the user data
+ * dir, embedded broker, synthetic demo data). Every problem names the setting and where it came from.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const fhirServerSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  /** Name of the environment variable holding a bearer token; the token itself never sits in the file. */
+  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
+});
+
+export const configFileSchema = z.strictObject({
+  dataDir: z.string().min(1).optional(),
+  demo: z.boolean().optional(),
+  host: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).optional(),
+    })
+    .optional(),
+  store: z
+    .strictObject({
+      passphrase: z
+        .strictObject({
+          source: z.enum(['prompt', 'env', 'file', 'safe-storage']),
+          /** For source `env`: the variable that holds the passphrase. */
+          env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
+          /** For source `file`: a file readable only by the service account. */
+          file: z.string().min(1).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+  security: z
+    .strictObject({
+      idleLockMinutes: z.number().min(0.05).max(120).optional(),
+      sessionHours: z.number().min(1).max(24).optional(),
+      maxFailedSignIns: z.number().int().min(3).max(20).optional(),
+      lockoutMinutes: z.number().min(1).max(1440).optional(),
+    })
+    .optional(),
+  mqtt: z
+    .strictObject({
+      url: z.url({ protocol: /^(mqtts?|wss?)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }).optional(),
+    })
+    .optional(),
+  fhir: z.strictObject({ servers: z.array(fhirServerSchema).max(16).optional() }).optional(),
+});
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+export interface AppConfig {
+  dataDir: string;
+  /** Where the file settings came from, for messages; null when running on built-in defaults. */
+  configFile: string | null;
+  demo: boolean;
+  port: number;
+  passphrase: { source: 'auto' | 'prompt' | 'env' | 'file' | 'safe-storage'; env: string; file: string | null };
+  security: { idleLockMs: number; sessionMs: number; maxFailedSignIns: number; lockoutMs: number };
+  mqttUrl: string | null;
+  fhirServers: { name: string; baseUrl: string; tokenEnv: string | null }[];
+}
+
+export const DEFAULT_PORT = 4780;
+export const DEFAULT_PASSPHRASE_ENV = 'NEUROWARD_STORE_PASSPHRASE';
+
+/** Where Electron's app.getPath('userData') would put it, so both hosts share one store. */
+export function defaultUserDataDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  const home = os.homedir();
+  if (platform === 'win32') return path.join(env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'NeuroWard');
+  if (platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'NeuroWard');
+  return path.join(env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'NeuroWard');
+}
+
+function describeIssues(error: z.ZodError, origin: string): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+      return `setting "${where}" (${origin}): ${issue.message}`;
+    })
+    .join('\n');
+}
+
+/** Environment variables, each mapped onto one setting of the file schema. */
+const ENV_SETTINGS: { name: string; setting: string; parse: (v: string) => unknown }[] = [
+  { name: 'NEUROWARD_DATA_DIR', setting: 'dataDir', parse: (v) => v },
+  { name: 'NEUROWARD_DEMO', setting: 'demo', parse: parseBoolean },
+  { name: 'NEUROWARD_PORT', setting: 'host.port', parse: parseNumber },
+  { name: 'NEUROWARD_PASSPHRASE_SOURCE', setting: 'store.passphrase.source', parse: (v) => v },
+  { name: 'NEUROWARD_STORE_PASSPHRASE_FILE', setting: 'store.passphrase.file', parse: (v) => v },
+  { name: 'NEUROWARD_IDLE_LOCK_MINUTES', setting: 'security.idleLockMinutes', parse: parseNumber },
+  { name: 'NEUROWARD_MQTT_URL', setting: 'mqtt.url', parse: (v) => v },
+  {
+    name: 'NEUROWARD_FHIR_SERVERS',
+    setting: 'fhir.servers',
+    parse: (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((baseUrl, i) => ({ name: `server-${i + 1}`, baseUrl })),
+  },
+];
+
+function parseBoolean(v: string): unknown {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  return v; // left as a string so the schema reports it, naming the variable
+}
+function parseNumber(v: string): unknown {
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : v;
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function flagValue(argv: string[], flag: string): string | undefined {
+  const i = argv.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+  if (i < 0) return undefined;
+  const arg = argv[i]!;
+  if (arg.includes('=')) return arg.slice(flag.length + 1);
+  const value = argv[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new ConfigError(`${flag} needs a value`);
+  return value;
+}
+
+/**
+ * Reads configuration. The file is `--config FILE`, else $NEUROWARD_CONFIG, else
+ * `<dataDir>/neuroward.config.json` if it exists. `--data-dir DIR` overrides everything.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
+  const explicitFile = flagValue(argv, '--config') ?? env.NEUROWARD_CONFIG;
+  const dataDirFlag = flagValue(argv, '--data-dir');
+  let fileSettings: ConfigFile = {};
+  let configFile: string | null = null;
+
+  const candidate = explicitFile
+    ? path.resolve(explicitFile)
+    : path.join(path.resolve(dataDirFlag ?? env.NEUROWARD_DATA_DIR ?? defaultUserDataDir(env)), 'neuroward.config.json');
+  if (explicitFile && !existsSync(candidate)) throw new ConfigError(`config file not found: ${candidate}`);
+  if (existsSync(candidate)) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(candidate, 'utf8'));
+    } catch (error) {
+      throw new ConfigError(`config file ${candidate} is not valid JSON: ${(error as Error).message}`);
+    }
+    const parsed = configFileSchema.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, `in ${candidate}`));
+    fileSettings = parsed.data;
+    configFile = candidate;
+  }
+
+  // Environment variables are applied one at a time so that an error names the variable.
+  const merged = structuredClone(fileSettings) as Record<string, unknown>;
+  for (const { name, setting, parse } of ENV_SETTINGS) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const probe: Record<string, unknown> = {};
+    setPath(probe, setting, parse(value));
+    const check = configFileSchema.safeParse(probe);
+    if (!check.success) throw new ConfigError(describeIssues(check.error, `from environment variable ${name}`));
+    setPath(merged, setting, parse(value));
+  }
+  if (dataDirFlag) merged.dataDir = dataDirFlag;
+  const portFlag = flagValue(argv, '--port');
+  if (portFlag !== undefined) setPath(merged, 'host.port', parseNumber(portFlag));
+  const settings = configFileSchema.safeParse(merged);
+  if (!settings.success) throw new ConfigError(describeIssues(settings.error, 'from the command line'));
+  const s = settings.data;
+
+  const passphraseSource = s.store?.passphrase?.source ?? 'auto';
+  const passphraseFile = s.store?.passphrase?.file ?? null;
+  if (passphraseSource === 'file' && !passphraseFile) {
+    throw new ConfigError('setting "store.passphrase.file": required when store.passphrase.source is "file"');
+  }
+  const passphraseEnv = s.store?.passphrase?.env ?? DEFAULT_PASSPHRASE_ENV;
+  if (passphraseSource === 'env' && !env[passphraseEnv]) {
+    throw new ConfigError(`setting "store.passphrase.source" is "env" but environment variable ${passphraseEnv} is empty or unset`);
+  }
+
+  return {
+    dataDir: path.resolve(s.dataDir ?? defaultUserDataDir(env)),
+    configFile,
+    // The embedded default (no config file) carries synthetic demo data; a configured site does not unless asked.
+    demo: s.demo ?? configFile === null,
+    port: s.host?.port ?? DEFAULT_PORT,
+    passphrase: { source: passphraseSource, env: passphraseEnv, file: passphraseFile },
+    security: {
+      idleLockMs: Math.round((s.security?.idleLockMinutes ?? 10) * 60_000),
+      sessionMs: Math.round((s.security?.sessionHours ?? 12) * 3_600_000),
+      maxFailedSignIns: s.security?.maxFailedSignIns ?? 5,
+      lockoutMs: Math.round((s.security?.lockoutMinutes ?? 15) * 60_000),
+    },
+    mqttUrl: s.mqtt?.url ?? null,
+    fhirServers: (s.fhir?.servers ?? []).map((server) => ({ name: server.name, baseUrl: server.baseUrl, tokenEnv: server.tokenEnv ?? null })),
+  };
+}

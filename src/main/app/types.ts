@@ -1,0 +1,31 @@
+/** What a host (Electron or headless) needs from the composed application. Nothing else crosses. */
+import type { Envelope } from '../../shared/errors.js';
+import type { EventName, EventPayload } from '../../shared/ipc.js';
+
+/** One window (Electron webContents) or one WebSocket. Sessions are bound to a connection. */
+export interface Connection {
+  /** Unique for the life of the process, e.g. `ws:17` or `electron:3`. */
+  readonly id: string;
+  readonly kind: 'electron' | 'ws';
+  /** Pushes an event to this window only. */
+  send<E extends EventName>(event: E, payload: EventPayload<E>): void;
+}
+
+/** Supplies the store key from Electron's safeStorage; absent in the headless host. */
+export interface SafeStorageKeyProvider {
+  /** False where safeStorage gives no real protection (Linux `basic_text`), so a passphrase is asked for instead. */
+  isProtected(): boolean;
+  encrypt(plain: Buffer): Buffer;
+  decrypt(sealed: Buffer): Buffer;
+}
+
+export interface NeurowardApp {
+  readonly host: 'electron' | 'headless';
+  /** Validates, authorises, audits and runs one IPC call. Never throws: failures come back as an error envelope. */
+  dispatch(connection: Connection, channel: unknown, payload: unknown, rawBytes: number): Promise<Envelope<unknown>>;
+  connectionOpened(connection: Connection): void;
+  connectionClosed(connectionId: string): void;
+  /** Human-readable lines the host prints at start (address, store state, demo accounts). */
+  readonly startupNotes: string[];
+  close(): Promise<void>;
+}

@@ -1,0 +1,105 @@
+/** Patient demographics. Every read and write goes through the dispatcher, which audits it. */
+import { randomUUID, randomBytes } from 'node:crypto';
+import type { Db } from '../store/database.js';
+import type { Patient, PatientSummary } from '../../shared/ipc.js';
+import { NwError } from '../../shared/errors.js';
+
+interface PatientRow {
+  id: string;
+  mrn: string;
+  given_name: string;
+  family_name: string;
+  birth_date: string;
+  sex: Patient['sex'];
+  restricted: number;
+  synthetic: number;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+function toPatient(row: PatientRow): Patient {
+  return {
+    id: row.id,
+    mrn: row.mrn,
+    givenName: row.given_name,
+    familyName: row.family_name,
+    birthDate: row.birth_date,
+    sex: row.sex,
+    restricted: row.restricted === 1,
+    synthetic: row.synthetic === 1,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface NewPatient {
+  givenName: string;
+  familyName: string;
+  birthDate: string;
+  sex: Patient['sex'];
+  mrn?: string | undefined;
+  restricted: boolean;
+  synthetic?: boolean;
+}
+
+export class PatientsRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date,
+  ) {}
+
+  get(id: string): Patient | null {
+    const row = this.db.prepare('SELECT * FROM patients WHERE id = ?').get(id) as PatientRow | undefined;
+    return row ? toPatient(row) : null;
+  }
+
+  /**
+   * Search by name or MRN. Restricted records match on MRN only unless `seeRestricted`,
+   * so a name search cannot confirm that a restricted person is here.
+   */
+  search(query: string | undefined, limit: number, seeRestricted: boolean): PatientSummary[] {
+    const q = query?.trim() ?? '';
+    const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = (
+      q
+        ? this.db
+            .prepare(
+              `SELECT * FROM patients
+               WHERE mrn LIKE @like ESCAPE '\\'
+                  OR ((@seeRestricted = 1 OR restricted = 0)
+                      AND (given_name LIKE @like ESCAPE '\\' OR family_name LIKE @like ESCAPE '\\' OR (given_name || ' ' || family_name) LIKE @like ESCAPE '\\'))
+               ORDER BY family_name COLLATE NOCASE, given_name COLLATE NOCASE LIMIT @limit`,
+            )
+            .all({ like, limit, seeRestricted: seeRestricted ? 1 : 0 })
+        : this.db.prepare('SELECT * FROM patients ORDER BY family_name COLLATE NOCASE, given_name COLLATE NOCASE LIMIT ?').all(limit)
+    ) as PatientRow[];
+    return rows.map((row) => {
+      const hidden = row.restricted === 1 && !seeRestricted;
+      return {
+        id: row.id,
+        mrn: row.mrn,
+        restricted: row.restricted === 1,
+        synthetic: row.synthetic === 1,
+        name: hidden ? null : `${row.given_name} ${row.family_name}`,
+        birthDate: hidden ? null : row.birth_date,
+        sex: hidden ? null : row.sex,
+      };
+    });
+  }
+
+  create(input: NewPatient): Patient {
+    const mrn = input.mrn ?? `${input.synthetic ? 'SYN' : 'NW'}-${randomBytes(4).toString('hex').toUpperCase()}`;
+    if (this.db.prepare('SELECT 1 FROM patients WHERE mrn = ?').get(mrn)) throw new NwError('conflict', `MRN ${mrn} is already registered.`);
+    const at = this.now().toISOString();
+    const id = randomUUID();
+    this.db
+      .prepare(
+        `INSERT INTO patients (id, mrn, given_name, family_name, birth_date, sex, restricted, synthetic, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(id, mrn, input.givenName, input.familyName, input.birthDate, input.sex, input.restricted ? 1 : 0, input.synthetic ? 1 : 0, at, at);
+    return this.get(id)!;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Versioned schema migrations. Each runs in its own transaction together with its row in
+ * schema_migrations, so a store is always at exactly one known version. Never edit a shipped
+ * migration: add the next one.
+ */
+import type { Db } from './database.js';
+import { NwError } from '../../shared/errors.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'users, patients, outbox, audit ledger',
+    sql: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        display_name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('admin','radiologist','physician','nurse','receptionist')),
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        synthetic INTEGER NOT NULL DEFAULT 0,
+        failed_sign_ins INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        must_change_password INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      CREATE TABLE patients (
+        id TEXT PRIMARY KEY,
+        mrn TEXT NOT NULL UNIQUE,
+        given_name TEXT NOT NULL,
+        family_name TEXT NOT NULL,
+        birth_date TEXT NOT NULL,
+        sex TEXT NOT NULL CHECK (sex IN ('female','male','other','unknown')),
+        restricted INTEGER NOT NULL DEFAULT 0,
+        synthetic INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX patients_family_name ON patients(family_name COLLATE NOCASE);
+
+      -- Changes waiting for the FHIR servers, written in the same transaction as the change itself.
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        operation TEXT NOT NULL CHECK (operation IN ('create','update','delete')),
+        resource_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+      );
+
+      -- Append-only, hash-chained. seq orders the chain; hash = SHA-256 over the entry's content and prev_hash.
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        recorded_at TEXT NOT NULL,
+        actor_user_id TEXT,
+        actor_username TEXT,
+        actor_role TEXT,
+        session_ref TEXT,
+        connection TEXT,
+        action TEXT NOT NULL,
+        channel TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('success','denied','error')),
+        outcome_detail TEXT,
+        entity_type TEXT,
+        entity_id TEXT,
+        patient_id TEXT,
+        break_glass INTEGER NOT NULL DEFAULT 0,
+        detail_json TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_patient ON audit_log(patient_id);
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+      -- The chain's head, moved in the same transaction as each append: shows entries cut off the end.
+      CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+export function applyMigrations(db: Db, now: () => string): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  const row = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > SCHEMA_VERSION) {
+    throw new NwError('store-corrupted', `The store was written by a newer NeuroWard (schema ${current}; this version knows up to ${SCHEMA_VERSION}). Upgrade the application.`);
+  }
+  let applied = 0;
+  for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, now());
+      db.pragma(`user_version = ${migration.version}`);
+    })();
+    applied += 1;
+  }
+  return applied;
+}

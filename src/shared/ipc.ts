@@ -1,0 +1,328 @@
+/**
+ * The one IPC contract. Each row: channel → request schema, response schema, permission, audit action.
+ * Both hosts (Electron ipcMain, headless WebSocket) register handlers from this table through one
+ * dispatcher, so validation, RBAC and audit happen in exactly one place. The preload exposes these
+ * channel names as `window.neuroward` and nothing else.
+ *
+ * Requests are strict: unknown keys are a `bad-request`, not silently dropped.
+ * Responses are parsed on the way out, which strips anything a handler should not have returned.
+ */
+import { z } from 'zod';
+import { ROLES, PERMISSIONS, type ChannelPermission } from './roles.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+// ---------------------------------------------------------------------------------------------
+
+export const usernameSchema = z
+  .string()
+  .trim()
+  .min(3, 'at least 3 characters')
+  .max(64, 'at most 64 characters')
+  .regex(/^[a-zA-Z0-9._-]+$/, 'letters, digits, dot, underscore and hyphen only');
+export const passwordSchema = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
+export const displayNameSchema = z.string().trim().min(1, 'required').max(120, 'at most 120 characters');
+export const roleSchema = z.enum(ROLES);
+export const idSchema = z.string().uuid('not a valid id');
+const isoTime = z.string();
+
+export const userSchema = z.object({
+  id: idSchema,
+  username: z.string(),
+  displayName: z.string(),
+  role: roleSchema,
+  disabled: z.boolean(),
+  synthetic: z.boolean(),
+  lockedUntil: isoTime.nullable(),
+  failedSignIns: z.number().int(),
+  mustChangePassword: z.boolean(),
+  createdAt: isoTime,
+});
+export type User = z.infer<typeof userSchema>;
+
+export const sessionInfoSchema = z.object({
+  /** Opaque, bound to the window / WebSocket that signed in; used only to resume after a reload. */
+  token: z.string(),
+  user: z.object({ id: idSchema, username: z.string(), displayName: z.string(), role: roleSchema }),
+  permissions: z.array(z.enum(PERMISSIONS)),
+  locked: z.boolean(),
+  idleLockMs: z.number().int(),
+  expiresAt: isoTime,
+  mustChangePassword: z.boolean(),
+  breakGlass: z.object({ reason: z.string(), until: isoTime }).nullable(),
+});
+export type SessionInfo = z.infer<typeof sessionInfoSchema>;
+
+export const storeStateSchema = z.enum(['uninitialized', 'locked', 'ready', 'error']);
+export type StoreState = z.infer<typeof storeStateSchema>;
+export const passphraseSourceSchema = z.enum(['prompt', 'env', 'file', 'safe-storage']);
+export type PassphraseSource = z.infer<typeof passphraseSourceSchema>;
+
+export const appStatusSchema = z.object({
+  version: z.string(),
+  host: z.enum(['electron', 'headless']),
+  store: storeStateSchema,
+  storeError: z.object({ code: z.string(), message: z.string() }).nullable(),
+  /** Where the store key comes from; `prompt` means the first screen asks for the passphrase. */
+  passphraseSource: passphraseSourceSchema,
+  /** True until the first administrator exists. */
+  setupRequired: z.boolean(),
+  demo: z.boolean(),
+  session: sessionInfoSchema.nullable(),
+});
+export type AppStatus = z.infer<typeof appStatusSchema>;
+
+export const sexSchema = z.enum(['female', 'male', 'other', 'unknown']);
+const birthDateSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'use YYYY-MM-DD')
+  .refine((s) => !Number.isNaN(Date.parse(s)) && s <= new Date().toISOString().slice(0, 10), 'not a valid past date');
+
+/** What a list shows. A restricted record without break-glass shows only its id and MRN. */
+export const patientSummarySchema = z.object({
+  id: idSchema,
+  mrn: z.string(),
+  restricted: z.boolean(),
+  synthetic: z.boolean(),
+  /** Null when the record is restricted and no break-glass grant is active. */
+  name: z.string().nullable(),
+  birthDate: z.string().nullable(),
+  sex: sexSchema.nullable(),
+});
+export type PatientSummary = z.infer<typeof patientSummarySchema>;
+
+export const patientSchema = z.object({
+  id: idSchema,
+  mrn: z.string(),
+  givenName: z.string(),
+  familyName: z.string(),
+  birthDate: z.string(),
+  sex: sexSchema,
+  restricted: z.boolean(),
+  synthetic: z.boolean(),
+  version: z.number().int(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+});
+export type Patient = z.infer<typeof patientSchema>;
+
+export const auditEntrySchema = z.object({
+  seq: z.number().int(),
+  id: z.string(),
+  recordedAt: isoTime,
+  actorUserId: z.string().nullable(),
+  actorUsername: z.string().nullable(),
+  actorRole: z.string().nullable(),
+  action: z.string(),
+  channel: z.string().nullable(),
+  outcome: z.enum(['success', 'denied', 'error']),
+  outcomeDetail: z.string().nullable(),
+  entityType: z.string().nullable(),
+  entityId: z.string().nullable(),
+  patientId: z.string().nullable(),
+  breakGlass: z.boolean(),
+  hash: z.string(),
+});
+export type AuditEntryView = z.infer<typeof auditEntrySchema>;
+
+export const auditProblemKindSchema = z.enum(['edited', 'deleted', 'reordered', 'truncated', 'guard-removed']);
+export const auditVerifyResultSchema = z.object({
+  ok: z.boolean(),
+  entries: z.number().int(),
+  headSeq: z.number().int(),
+  headHash: z.string(),
+  /** The first problem found walking the chain from the start. */
+  problem: z.object({ seq: z.number().int(), kind: auditProblemKindSchema, message: z.string() }).nullable(),
+  checkedAt: isoTime,
+});
+export type AuditVerifyResult = z.infer<typeof auditVerifyResultSchema>;
+
+export const connectivitySchema = z.object({
+  /** True when at least one configured FHIR server answered its last probe. */
+  online: z.boolean(),
+  servers: z.array(
+    z.object({ name: z.string(), baseUrl: z.string(), reachable: z.boolean().nullable(), lastCheckedAt: isoTime.nullable() }),
+  ),
+  outboxPending: z.number().int(),
+});
+export type Connectivity = z.infer<typeof connectivitySchema>;
+
+const empty = z.strictObject({});
+const ok = z.object({ ok: z.literal(true) });
+
+// ---------------------------------------------------------------------------------------------
+// The table
+// ---------------------------------------------------------------------------------------------
+
+export interface ChannelDef<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
+  request: Req;
+  response: Res;
+  permission: ChannelPermission;
+  /** Audit action written with every successful call (and every refusal); null: not audited (no data touched). */
+  audit: string | null;
+  /** False for the few channels that work before the encrypted store is open. */
+  needsStore: boolean;
+  /** Largest accepted request, in bytes of JSON. */
+  maxRequestBytes: number;
+}
+
+const SMALL = 16 * 1024;
+
+function channel<Req extends z.ZodType, Res extends z.ZodType>(
+  def: Omit<ChannelDef<Req, Res>, 'needsStore' | 'maxRequestBytes'> & Partial<Pick<ChannelDef, 'needsStore' | 'maxRequestBytes'>>,
+): ChannelDef<Req, Res> {
+  return { needsStore: true, maxRequestBytes: SMALL, ...def };
+}
+
+export const channels = {
+  'app.status': channel({ request: empty, response: appStatusSchema, permission: 'public', audit: null, needsStore: false }),
+  'store.unlock': channel({
+    request: z.strictObject({ passphrase: z.string().min(1, 'required').max(1024) }),
+    response: appStatusSchema,
+    permission: 'public',
+    audit: 'store.unlock',
+    needsStore: false,
+  }),
+  'setup.initialize': channel({
+    request: z.strictObject({
+      /** Required when the passphrase source is `prompt`; must be absent otherwise. */
+      storePassphrase: z.string().min(12, 'at least 12 characters').max(1024).optional(),
+      admin: z.strictObject({ username: usernameSchema, displayName: displayNameSchema, password: passwordSchema }),
+      demoData: z.boolean(),
+    }),
+    response: z.object({
+      status: appStatusSchema,
+      /** Synthetic demo staff and their random passwords, returned this once and never stored in clear. */
+      demoAccounts: z.array(z.object({ username: z.string(), role: roleSchema, password: z.string() })),
+    }),
+    permission: 'public',
+    audit: 'setup.initialize',
+    needsStore: false,
+  }),
+  'auth.signIn': channel({
+    request: z.strictObject({ username: z.string().trim().min(1, 'required').max(64), password: z.string().min(1, 'required').max(256) }),
+    response: sessionInfoSchema,
+    permission: 'public',
+    audit: 'auth.sign-in',
+  }),
+  'auth.resume': channel({
+    request: z.strictObject({ token: z.string().min(1).max(128) }),
+    response: sessionInfoSchema,
+    permission: 'public',
+    audit: 'auth.resume',
+  }),
+  'auth.signOut': channel({ request: empty, response: ok, permission: 'session', audit: 'auth.sign-out' }),
+  'auth.lock': channel({ request: empty, response: sessionInfoSchema, permission: 'session', audit: 'auth.lock' }),
+  'auth.unlock': channel({
+    request: z.strictObject({ password: z.string().min(1, 'required').max(256) }),
+    response: sessionInfoSchema,
+    permission: 'session',
+    audit: 'auth.unlock',
+  }),
+  /** Activity heartbeat from the page: keeps the idle auto-lock from firing while someone works. */
+  'auth.touch': channel({ request: empty, response: ok, permission: 'active-session', audit: null }),
+  'auth.changePassword': channel({
+    request: z.strictObject({ currentPassword: z.string().min(1).max(256), newPassword: passwordSchema }),
+    response: sessionInfoSchema,
+    permission: 'active-session',
+    audit: 'auth.change-password',
+  }),
+  'auth.breakGlass': channel({
+    request: z.strictObject({
+      reason: z.string().trim().min(15, 'say why in at least 15 characters').max(500),
+      minutes: z.number().int().min(5).max(60),
+    }),
+    response: sessionInfoSchema,
+    permission: 'breakglass:invoke',
+    audit: 'auth.break-glass',
+  }),
+  'auth.endBreakGlass': channel({ request: empty, response: sessionInfoSchema, permission: 'active-session', audit: 'auth.break-glass-end' }),
+
+  'system.connectivity': channel({ request: empty, response: connectivitySchema, permission: 'active-session', audit: null }),
+
+  'patients.list': channel({
+    request: z.strictObject({ query: z.string().trim().max(100).optional(), limit: z.number().int().min(1).max(500).default(100) }),
+    response: z.object({ patients: z.array(patientSummarySchema) }),
+    permission: 'patients:read',
+    audit: 'patient.search',
+  }),
+  'patients.get': channel({
+    request: z.strictObject({ id: idSchema }),
+    response: patientSchema,
+    permission: 'patients:read',
+    audit: 'patient.read',
+  }),
+  'patients.create': channel({
+    request: z.strictObject({
+      givenName: displayNameSchema,
+      familyName: displayNameSchema,
+      birthDate: birthDateSchema,
+      sex: sexSchema,
+      mrn: z.string().trim().min(1).max(32).regex(/^[A-Za-z0-9-]+$/, 'letters, digits and hyphen only').optional(),
+      restricted: z.boolean().default(false),
+    }),
+    response: patientSchema,
+    permission: 'patients:write',
+    audit: 'patient.create',
+  }),
+
+  'users.list': channel({ request: empty, response: z.object({ users: z.array(userSchema) }), permission: 'users:manage', audit: 'user.list' }),
+  'users.create': channel({
+    request: z.strictObject({ username: usernameSchema, displayName: displayNameSchema, role: roleSchema, password: passwordSchema }),
+    response: userSchema,
+    permission: 'users:manage',
+    audit: 'user.create',
+  }),
+  'users.update': channel({
+    request: z.strictObject({ id: idSchema, displayName: displayNameSchema.optional(), role: roleSchema.optional(), disabled: z.boolean().optional() }),
+    response: userSchema,
+    permission: 'users:manage',
+    audit: 'user.update',
+  }),
+  'users.resetPassword': channel({
+    request: z.strictObject({ id: idSchema, password: passwordSchema }),
+    response: userSchema,
+    permission: 'users:manage',
+    audit: 'user.reset-password',
+  }),
+  'users.unlock': channel({ request: z.strictObject({ id: idSchema }), response: userSchema, permission: 'users:manage', audit: 'user.unlock' }),
+
+  'audit.list': channel({
+    request: z.strictObject({
+      beforeSeq: z.number().int().positive().optional(),
+      limit: z.number().int().min(1).max(500).default(100),
+      action: z.string().max(64).optional(),
+      outcome: z.enum(['success', 'denied', 'error']).optional(),
+    }),
+    response: z.object({ entries: z.array(auditEntrySchema), total: z.number().int() }),
+    permission: 'audit:read',
+    audit: 'audit.read',
+  }),
+  'audit.verify': channel({ request: empty, response: auditVerifyResultSchema, permission: 'audit:read', audit: 'audit.verify' }),
+} as const satisfies Record<string, ChannelDef>;
+
+export type Channels = typeof channels;
+export type ChannelName = keyof Channels;
+export const CHANNEL_NAMES = Object.keys(channels) as ChannelName[];
+/** What a caller sends (defaults not yet applied). */
+export type RequestOf<C extends ChannelName> = z.input<Channels[C]['request']>;
+/** What a handler receives (after parsing: defaults applied, strings trimmed). */
+export type ParsedRequestOf<C extends ChannelName> = z.output<Channels[C]['request']>;
+export type ResponseOf<C extends ChannelName> = z.output<Channels[C]['response']>;
+
+export function isChannelName(name: unknown): name is ChannelName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(channels, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events pushed from the main process to one window / WebSocket
+// ---------------------------------------------------------------------------------------------
+
+export const events = {
+  /** The session of this window changed without the window asking (idle lock, expiry, break-glass end). */
+  'session.changed': z.object({ session: sessionInfoSchema.nullable(), reason: z.string() }),
+  'connectivity.changed': connectivitySchema,
+} as const;
+export type EventName = keyof typeof events;
+export type EventPayload<E extends EventName> = z.output<(typeof events)[E]>;
+export const EVENT_NAMES = Object.keys(events) as EventName[];

@@ -1,0 +1,75 @@
+/**
+ * Roles and permissions. Every IPC channel names exactly one permission (see ipc.ts);
+ * a role is nothing more than the set of permissions it grants.
+ *
+ * Least privilege: the administrator manages accounts and reads the audit trail but does
+ * not read clinical records; restricted records need break-glass even for clinicians.
+ */
+export const ROLES = ['admin', 'radiologist', 'physician', 'nurse', 'receptionist'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ROLE_LABELS: Record<Role, string> = {
+  admin: 'Administrator',
+  radiologist: 'Radiologist',
+  physician: 'Physician',
+  nurse: 'Ward nurse',
+  receptionist: 'Receptionist',
+};
+
+/** Granted by role. */
+export const PERMISSIONS = [
+  'patients:read',
+  'patients:write',
+  'imaging:read',
+  'imaging:write',
+  'vitals:read',
+  'alarms:acknowledge',
+  'schedule:read',
+  'schedule:write',
+  'sync:read',
+  'users:manage',
+  'audit:read',
+  'breakglass:invoke',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/**
+ * Pseudo-permissions used by the channel table only:
+ * - `public`: no session needed (status, sign-in, first-run setup);
+ * - `session`: any signed-in user, also while their session is locked (unlock, sign out).
+ * - `active-session`: any signed-in user whose session is not locked.
+ * - `patients:read-restricted`: granted only by an active break-glass grant.
+ */
+export type ChannelPermission = Permission | 'public' | 'session' | 'active-session' | 'patients:read-restricted';
+
+export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  admin: ['users:manage', 'audit:read', 'sync:read'],
+  radiologist: ['patients:read', 'imaging:read', 'imaging:write', 'breakglass:invoke'],
+  physician: [
+    'patients:read',
+    'patients:write',
+    'imaging:read',
+    'vitals:read',
+    'alarms:acknowledge',
+    'schedule:read',
+    'schedule:write',
+    'breakglass:invoke',
+  ],
+  nurse: ['patients:read', 'vitals:read', 'alarms:acknowledge', 'schedule:read', 'breakglass:invoke'],
+  receptionist: ['patients:read', 'patients:write', 'schedule:read', 'schedule:write'],
+};
+
+export function roleHasPermission(role: Role, permission: Permission): boolean {
+  return ROLE_PERMISSIONS[role].includes(permission);
+}
+
+/** Areas of the workstation; navigation shows an area when the role holds its permission. */
+export const AREAS = [
+  { id: 'viewer', label: 'Viewer', permission: 'imaging:read' },
+  { id: 'ward', label: 'Ward', permission: 'vitals:read' },
+  { id: 'schedule', label: 'Schedule', permission: 'schedule:read' },
+  { id: 'patients', label: 'Patients', permission: 'patients:read' },
+  { id: 'sync', label: 'Sync', permission: 'sync:read' },
+  { id: 'admin', label: 'Admin', permission: 'users:manage' },
+] as const satisfies readonly { id: string; label: string; permission: Permission }[];
+export type AreaId = (typeof AREAS)[number]['id'];
