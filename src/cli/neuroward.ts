@@ -11,6 +11,7 @@ import { AuditLedger } from '../main/security/audit-ledger.js';
 import { toFhirAuditEvent } from '../main/fhir/resources.js';
 import { NwError } from '../shared/errors.js';
 import { appVersion } from '../main/app/app.js';
+import { SHELL_PRAGMAS } from '../main/store/database.js';
 
 const HELP = `neuroward ${appVersion()}: NeuroWard clinical workstation, command line
 
@@ -18,6 +19,8 @@ Usage:
   neuroward audit verify [--json]      check the whole audit hash chain; names the first edited,
                                        deleted or reordered entry (exit 1 when broken)
   neuroward audit export [--since N]   print audit entries as FHIR R4 AuditEvent resources (NDJSON)
+  neuroward store key                  print the SQLCipher pragmas (raw key) that open the store in
+                                       Debian's \`sqlcipher\` shell, for recovery by IT (audited)
   neuroward --version                  print the version
   neuroward --help                     this help
 
@@ -112,6 +115,20 @@ async function auditExport(config: AppConfig, since: number): Promise<number> {
   }
 }
 
+async function storeKey(config: AppConfig): Promise<number> {
+  const store = await openStore(config);
+  try {
+    const key = store.rawKeyForRecovery();
+    const ledger = new AuditLedger(store.db, () => new Date());
+    store.transaction(() => ledger.append({ actor: null, connection: `cli:${os.userInfo().username}@${os.hostname()}`, action: 'store.key-revealed', outcome: 'success', detail: { via: 'neuroward store key' } }));
+    console.log(`PRAGMA key = "x'${key.toString('hex')}'";`);
+    for (const pragma of SHELL_PRAGMAS) console.log(pragma);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(HELP);
@@ -129,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isSafeInteger(since) || since < 1) throw new UsageError('--since takes an entry number (1 or more)');
     return auditExport(config, since);
   }
+  if (group === 'store' && command === 'key') return storeKey(config);
   throw new UsageError(`unknown command: ${argv.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')}`);
 }
 

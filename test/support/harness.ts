@@ -79,7 +79,7 @@ export async function setUpWorkstation(overrides: Partial<AppConfig> = {}, optio
       clock.now += ms;
     },
   };
-  const config = testConfig({ ...overrides, passphrase: { source: 'prompt', env: 'UNUSED', file: null } });
+  const config = testConfig({ ...overrides, passphrase: { source: 'prompt', env: 'UNUSED', fromEnv: null, file: null } });
   const app = await createApp({ config, host: 'headless', now: () => new Date(clock.now), log: () => undefined, announce: () => undefined });
   const setup = await connect(app).ok('setup.initialize', { storePassphrase: STORE_PASSPHRASE, admin: ADMIN, demoData: options.demoData ?? true });
   const signIn = async (username: string, password: string) => {

@@ -66,7 +66,13 @@ export interface AppConfig {
   configFile: string | null;
   demo: boolean;
   port: number;
-  passphrase: { source: 'auto' | 'prompt' | 'env' | 'file' | 'safe-storage'; env: string; file: string | null };
+  passphrase: {
+    source: 'auto' | 'prompt' | 'env' | 'file' | 'safe-storage';
+    /** The variable named for source `env`, and its value read once at start (a secret: never print the config). */
+    env: string;
+    fromEnv: string | null;
+    file: string | null;
+  };
   security: { idleLockMs: number; sessionMs: number; maxFailedSignIns: number; lockoutMs: number };
   mqttUrl: string | null;
   fhirServers: { name: string; baseUrl: string; tokenEnv: string | null }[];
@@ -205,7 +211,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
     // The embedded default (no config file) carries synthetic demo data; a configured site does not unless asked.
     demo: s.demo ?? configFile === null,
     port: s.host?.port ?? DEFAULT_PORT,
-    passphrase: { source: passphraseSource, env: passphraseEnv, file: passphraseFile },
+    passphrase: { source: passphraseSource, env: passphraseEnv, fromEnv: env[passphraseEnv] || null, file: passphraseFile },
     security: {
       idleLockMs: Math.round((s.security?.idleLockMinutes ?? 10) * 60_000),
       sessionMs: Math.round((s.security?.sessionHours ?? 12) * 3_600_000),

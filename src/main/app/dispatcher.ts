@@ -4,7 +4,7 @@
  * written to the audit ledger; a synchronous handler runs in one transaction with its audit entry.
  */
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { channels, isChannelName, type ChannelDef, type ChannelName, type ParsedRequestOf, type ResponseOf } from '../../shared/ipc.js';
 import { NwError, type Envelope } from '../../shared/errors.js';
 import { roleHasPermission } from '../../shared/roles.js';
@@ -149,7 +149,9 @@ export class Dispatcher {
       const handler = this.deps.handlers[name] as Handler<ChannelName>;
       let value: unknown;
       if (typeof handler === 'function') {
-        value = ctx.commit(() => (handler as (r: unknown, c: HandlerContext) => unknown)(parsed.data, ctx));
+        const run = () => (handler as (r: unknown, c: HandlerContext) => unknown)(parsed.data, ctx);
+        // Before the store opens there is nothing to write and no ledger: only store-free channels get here.
+        value = this.deps.store.ready ? ctx.commit(run) : run();
       } else {
         value = await handler.async(parsed.data as never, ctx);
         // An async handler that wrote nothing (a pure read) is audited on its way out.

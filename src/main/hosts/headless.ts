@@ -10,6 +10,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { NeurowardApp, Connection } from '../app/types.js';
 import { WS_PATH, type WsReply } from '../../shared/bridge.js';
 import type { EventName, EventPayload } from '../../shared/ipc.js';
+import { contentSecurityPolicy } from '../../shared/csp.js';
 
 /** Above this the socket is closed (code 1009); each channel has its own, much smaller limit. */
 export const WS_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -33,24 +34,6 @@ export interface HeadlessHost {
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
-}
-
-export function contentSecurityPolicy(origin: string): string {
-  const wsOrigin = origin.replace(/^http/, 'ws');
-  return [
-    "default-src 'self'",
-    "script-src 'self' 'wasm-unsafe-eval'",
-    "style-src 'self'",
-    "img-src 'self' data: blob:",
-    "font-src 'self'",
-    `connect-src 'self' ${wsOrigin}`,
-    "worker-src 'self' blob:",
-    "media-src 'self' blob: data:",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
 }
 
 export async function startHeadlessHost(app: NeurowardApp, options: { port: number; rendererDir: string; fallbackToRandomPort?: boolean }): Promise<HeadlessHost> {
@@ -97,7 +80,7 @@ export async function startHeadlessHost(app: NeurowardApp, options: { port: numb
       'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
       'content-length': body.length,
       'cache-control': isHtml ? 'no-store' : 'private, max-age=3600',
-      ...(isHtml ? { 'content-security-policy': contentSecurityPolicy(origin) } : {}),
+      ...(isHtml ? { 'content-security-policy': contentSecurityPolicy([origin.replace(/^http/, 'ws')]) } : {}),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   }

@@ -26,6 +26,7 @@ export class StoreService {
   private stateValue: StoreState = 'uninitialized';
   private errorValue: NwError | null = null;
   private dbValue: Db | null = null;
+  private openKey: Buffer | null = null;
   private unlockFailures = 0;
   private unlockBlockedUntil = 0;
   private busy = false;
@@ -98,7 +99,7 @@ export class StoreService {
   private configuredPassphrase(): string | null {
     const { env, file } = this.config.passphrase;
     if (this.passphraseSource === 'env') {
-      const value = process.env[env];
+      const value = this.config.passphrase.fromEnv;
       if (!value) throw new NwError('store-locked', `Environment variable ${env} (store passphrase) is empty.`);
       return value;
     }
@@ -193,6 +194,12 @@ export class StoreService {
     }
   }
 
+  /** The raw key of the open store, for `neuroward store key` only (IT recovery with the sqlcipher shell). */
+  rawKeyForRecovery(): Buffer {
+    if (!this.openKey) throw new NwError('store-locked', 'The store is not open.');
+    return Buffer.from(this.openKey);
+  }
+
   private open(key: Buffer): void {
     const db = openEncryptedDatabase(this.dbFile, key, { create: false });
     try {
@@ -202,6 +209,7 @@ export class StoreService {
       throw error;
     }
     this.dbValue = db;
+    this.openKey = key;
     this.stateValue = 'ready';
     this.errorValue = null;
   }
@@ -226,6 +234,8 @@ export class StoreService {
       this.dbValue.close();
     }
     this.dbValue = null;
+    this.openKey?.fill(0);
+    this.openKey = null;
     if (this.stateValue === 'ready') this.stateValue = 'locked';
   }
 }

@@ -1,0 +1,38 @@
+import { defineConfig } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+// End-to-end tests drive the headless host in Debian's Chromium (no browser download here).
+// The host runs on a fresh data dir, so every run starts at first-run setup.
+const port = Number(process.env.NEUROWARD_E2E_PORT ?? 4791);
+const dataDir = process.env.NEUROWARD_E2E_DATA_DIR ?? mkdtempSync(path.join(os.tmpdir(), 'nw-e2e-'));
+process.env.NEUROWARD_E2E_DATA_DIR = dataDir;
+
+export default defineConfig({
+  testDir: 'test/e2e',
+  outputDir: 'test-results/e2e-artifacts',
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  timeout: 60_000,
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    viewport: { width: 1280, height: 800 },
+    colorScheme: 'dark',
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    },
+  },
+  webServer: {
+    command: `node dist/main/headless.js --port ${port}`,
+    url: `http://127.0.0.1:${port}/`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    env: { NEUROWARD_DATA_DIR: dataDir, NEUROWARD_DEMO: 'true', NEUROWARD_IDLE_LOCK_MINUTES: '10' },
+  },
+});

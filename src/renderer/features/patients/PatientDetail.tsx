@@ -1,0 +1,112 @@
+import { useEffect, useState } from 'react';
+import type { Patient, SessionInfo } from '../../../shared/ipc.js';
+import { call } from '../../api/client.js';
+import { toApiError, type ApiError } from '../../api/errors.js';
+import { Alert, Badge, formatDateTime } from '../../components/ui.js';
+import { hasPermission } from '../../stores/session.js';
+import { href } from '../../stores/route.js';
+import { BreakGlassDialog } from './BreakGlassDialog.js';
+import { SEX_LABELS } from './labels.js';
+
+export function PatientDetail({ session, id }: { session: SessionInfo; id: string }) {
+  const [patient, setPatient] = useState<Patient | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [breakGlassOpen, setBreakGlassOpen] = useState(false);
+  const grant = session.breakGlass?.until ?? null;
+
+  useEffect(() => {
+    let cancelled = false;
+    setError(null);
+    call('patients.get', { id })
+      .then((p) => {
+        if (!cancelled) setPatient(p);
+      })
+      .catch((e: unknown) => {
+        if (cancelled) return;
+        setPatient(null);
+        setError(toApiError(e));
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [id, grant]);
+
+  const back = (
+    <a className="back-link" href={href('/patients')}>
+      ← Patients
+    </a>
+  );
+
+  if (error) {
+    const canBreakGlass = error.code === 'forbidden' && hasPermission(session, 'breakglass:invoke') && !session.breakGlass;
+    return (
+      <section className="page" data-testid="patient-detail">
+        {back}
+        <h1>{error.code === 'not-found' ? 'Patient not found' : error.code === 'forbidden' ? 'Restricted record' : 'Cannot open this record'}</h1>
+        <Alert tone="error">{error.message}</Alert>
+        {canBreakGlass ? (
+          <div className="form__actions">
+            <button type="button" className="btn btn--danger-outline" onClick={() => setBreakGlassOpen(true)}>
+              Break glass
+            </button>
+          </div>
+        ) : null}
+        <BreakGlassDialog open={breakGlassOpen} mrn={null} onClose={() => setBreakGlassOpen(false)} onGranted={() => setBreakGlassOpen(false)} />
+      </section>
+    );
+  }
+
+  if (!patient) {
+    return (
+      <section className="page" data-testid="patient-detail" aria-busy="true">
+        {back}
+        <p className="muted" role="status">
+          Opening record…
+        </p>
+      </section>
+    );
+  }
+
+  return (
+    <section className="page" data-testid="patient-detail" aria-labelledby="patient-title">
+      {back}
+      <header className="page-header">
+        <h1 id="patient-title">
+          {patient.familyName.toUpperCase()}, {patient.givenName}
+        </h1>
+        <div className="flags">
+          {patient.synthetic ? <Badge tone="synthetic">SYNTHETIC</Badge> : null}
+          {patient.restricted ? <Badge tone="danger">RESTRICTED</Badge> : null}
+          {patient.restricted && session.breakGlass ? <Badge tone="warning">Opened under break glass</Badge> : null}
+        </div>
+      </header>
+      <dl className="facts">
+        <div>
+          <dt>MRN</dt>
+          <dd className="mono">{patient.mrn}</dd>
+        </div>
+        <div>
+          <dt>Birth date</dt>
+          <dd>{patient.birthDate}</dd>
+        </div>
+        <div>
+          <dt>Sex</dt>
+          <dd>{SEX_LABELS[patient.sex]}</dd>
+        </div>
+        <div>
+          <dt>Record version</dt>
+          <dd>{patient.version}</dd>
+        </div>
+        <div>
+          <dt>Created</dt>
+          <dd>{formatDateTime(patient.createdAt)}</dd>
+        </div>
+        <div>
+          <dt>Last updated</dt>
+          <dd>{formatDateTime(patient.updatedAt)}</dd>
+        </div>
+      </dl>
+      <p className="muted small">Imaging, vitals and appointments for this patient appear here as their modules arrive.</p>
+    </section>
+  );
+}

@@ -1,0 +1,45 @@
+import { useState, type FormEvent } from 'react';
+import type { AppStatus } from '../../shared/ipc.js';
+import { call } from '../api/client.js';
+import { Alert, ErrorAlert, Gate, TextField, useAction } from '../components/ui.js';
+import { navigate } from '../stores/route.js';
+import { useSession } from '../stores/session.js';
+
+export function SignInScreen({ status }: { status: AppStatus }) {
+  const endedReason = useSession((s) => s.endedReason);
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const { run, busy, error } = useAction(async () => {
+    const session = await call('auth.signIn', { username, password });
+    setPassword('');
+    navigate('/');
+    useSession.getState().setSession(session);
+  });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void run();
+  };
+  return (
+    <Gate title="Sign in" testId="screen-sign-in">
+      {endedReason && !error ? (
+        <Alert tone="info" testId="session-ended-reason">
+          {endedReason}
+        </Alert>
+      ) : null}
+      <form onSubmit={submit} className="form" noValidate>
+        <TextField label="Username" autoComplete="username" autoFocus value={username} onChange={setUsername} required />
+        <TextField label="Password" type="password" autoComplete="current-password" value={password} onChange={setPassword} required />
+        <ErrorAlert error={error} shownFields={[]} />
+        <div className="form__actions">
+          <button type="submit" className="btn btn--primary" disabled={busy || !username.trim() || !password}>
+            {busy ? 'Signing in…' : 'Sign in'}
+          </button>
+        </div>
+      </form>
+      <p className="muted small gate__foot">
+        NeuroWard {status.version}
+        {status.demo ? ' · synthetic demo data on this workstation' : ''}
+      </p>
+    </Gate>
+  );
+}
