@@ -146,6 +146,12 @@ export function Alert({ tone = 'error', children, testId }: { tone?: 'error' | '
   );
 }
 
+/** A host reason such as "locked after inactivity" as a sentence: "Locked after inactivity." */
+export function asSentence(text: string): string {
+  const t = sentence(text.trim());
+  return t && !/[.!?…]$/.test(t) ? `${t}.` : t;
+}
+
 /** Capitalises a field message from the host ("at least 10 characters" → "At least 10 characters"). */
 export function sentence(message: string): string {
   return message ? message.charAt(0).toUpperCase() + message.slice(1) : message;

@@ -5,7 +5,7 @@ import { Alert, Gate } from '../components/ui.js';
 export function StoreErrorScreen({ status }: { status: AppStatus }) {
   const err = status.storeError;
   return (
-    <Gate title="The workstation's data store cannot be opened" testId="screen-store-error">
+    <Gate title="The workstation's data store cannot be opened" testId="screen-store-error" wide>
       <Alert tone="error" testId="store-error">
         <strong>{err?.message ?? 'The encrypted data store reported an error.'}</strong>
         {err?.code ? <span className="muted"> (code: {err.code})</span> : null}
@@ -14,8 +14,9 @@ export function StoreErrorScreen({ status }: { status: AppStatus }) {
       <ol className="steps">
         <li>Do not delete or move the data folder: it holds every record kept on this workstation.</li>
         <li>
-          If the store passphrase comes from {describeSource(status.passphraseSource)}, check that it is the one the store was created
-          with, then restart NeuroWard.
+          {status.passphraseSource === 'prompt'
+            ? 'Restart NeuroWard and enter the store passphrase chosen when this workstation was set up.'
+            : `The store passphrase comes from ${describeSource(status.passphraseSource)}: check that it is the one the store was created with, then restart NeuroWard.`}
         </li>
         <li>If the message says the store is damaged, contact your IT support and restore the data folder from the latest backup.</li>
       </ol>

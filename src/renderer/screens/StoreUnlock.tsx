@@ -1,20 +1,25 @@
 import { useState, type FormEvent } from 'react';
 import type { AppStatus } from '../../shared/ipc.js';
 import { call } from '../api/client.js';
+import { ApiError } from '../api/errors.js';
 import { ErrorAlert, Gate, TextField, useAction } from '../components/ui.js';
-import { useApp } from '../stores/app.js';
+import { readSessionToken } from '../api/session-token.js';
+import { refreshStatus, useApp } from '../stores/app.js';
 
 /** The store exists but is locked: the passphrase opens it. */
 export function StoreUnlockScreen({ status }: { status: AppStatus }) {
   const [passphrase, setPassphrase] = useState('');
-  const { run, busy, error } = useAction(async () => {
+  const { run, busy, error, setError } = useAction(async () => {
     const next = await call('store.unlock', { passphrase });
     setPassphrase('');
     useApp.getState().setStatus(next);
+    // A session held before the store closed may resume now.
+    if (!next.session && readSessionToken()) await refreshStatus();
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    void run();
+    if (!passphrase) setError(new ApiError('bad-request', 'Enter the store passphrase.'));
+    else void run();
   };
   return (
     <Gate title="Unlock this workstation's data" testId="screen-store-unlock">
@@ -33,7 +38,7 @@ export function StoreUnlockScreen({ status }: { status: AppStatus }) {
         />
         <ErrorAlert error={error} />
         <div className="form__actions">
-          <button type="submit" className="btn btn--primary" disabled={busy || passphrase.length === 0}>
+          <button type="submit" className="btn btn--primary" disabled={busy}>
             {busy ? 'Unlocking…' : 'Unlock'}
           </button>
         </div>

@@ -86,8 +86,11 @@ async function doRefresh(): Promise<void> {
         }
         sessionStore.endSession(`Your session could not be resumed: ${e.message}`);
       }
+    } else if (status.store !== 'ready') {
+      // The store closed (host restarted…): keep the token so the session can resume once it is open.
+      if (sessionStore.session) sessionStore.suspendSession();
     } else if (sessionStore.session) {
-      sessionStore.endSession(status.store === 'ready' ? 'Your session has ended. Sign in again.' : null);
+      sessionStore.endSession('Your session has ended. Sign in again.');
     }
   }
   useApp.getState().setStatus(status);
@@ -106,7 +109,7 @@ export function startApp(): void {
 
   subscribe('session.changed', ({ session, reason }) => {
     const store = useSession.getState();
-    if (session) store.setSession(session);
+    if (session) store.setSession(session, session.locked ? reason || null : null);
     else store.endSession(reason || 'Your session has ended.');
   });
 

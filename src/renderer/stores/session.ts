@@ -8,22 +8,29 @@ interface SessionState {
   session: SessionInfo | null;
   /** Why the last session ended without the person asking (idle expiry, resume failure…); shown on sign-in. */
   endedReason: string | null;
-  setSession: (session: SessionInfo) => void;
+  /** Why the session was locked by the host (idle…); shown on the lock screen. */
+  lockReason: string | null;
+  /** Replaces the session; `reason` explains a lock that the host pushed. */
+  setSession: (session: SessionInfo, reason?: string | null) => void;
   endSession: (reason: string | null) => void;
+  /** Forgets the session in memory but keeps the token, e.g. while the store is locked; resume may follow. */
+  suspendSession: () => void;
   clearEndedReason: () => void;
 }
 
 export const useSession = create<SessionState>()((set) => ({
   session: null,
   endedReason: null,
-  setSession: (session) => {
+  lockReason: null,
+  setSession: (session, reason = null) => {
     writeSessionToken(session.token);
-    set({ session, endedReason: null });
+    set({ session, endedReason: null, lockReason: session.locked ? reason : null });
   },
   endSession: (reason) => {
     clearSessionToken();
-    set({ session: null, endedReason: reason });
+    set({ session: null, endedReason: reason, lockReason: null });
   },
+  suspendSession: () => set({ session: null, lockReason: null }),
   clearEndedReason: () => set({ endedReason: null }),
 }));
 

@@ -215,7 +215,7 @@ function AuditList() {
                   <Badge tone={e.outcome === 'success' ? 'success' : e.outcome === 'denied' ? 'warning' : 'danger'}>{e.outcome}</Badge>
                 </td>
                 <td className="detail">{e.outcomeDetail ?? ''}</td>
-                <td className="mono small">
+                <td className="mono small nowrap">
                   {e.entityType ? `${e.entityType}${e.entityId ? ` ${e.entityId.slice(0, 8)}` : ''}` : ''}
                   {e.patientId && e.patientId !== e.entityId ? ` patient ${e.patientId.slice(0, 8)}` : ''}
                 </td>
