@@ -12,118 +12,79 @@ import {
 } from 'react';
 import { toApiError, type ApiError } from '../api/errors.js';
 
-type InputProps = Omit<InputHTMLAttributes<HTMLInputElement>, 'id' | 'onChange' | 'value'> & {
+interface FieldFrameProps {
   label: string;
-  value: string;
-  onChange: (value: string) => void;
   error?: string | undefined;
   hint?: ReactNode;
-};
+  className?: string | undefined;
+}
+
+/** The attributes that tie a control to its label, hint and error. */
+interface FieldControlProps {
+  id: string;
+  'aria-invalid': true | undefined;
+  'aria-describedby': string | undefined;
+}
+
+/** Label, hint and error around one control; the error replaces the hint while it shows (they often say the same thing). */
+function FieldFrame({ label, error, hint, className, children }: FieldFrameProps & { children: (control: FieldControlProps) => ReactNode }) {
+  const id = useId();
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const control: FieldControlProps = { id, 'aria-invalid': error ? true : undefined, 'aria-describedby': error ? errorId : hint ? hintId : undefined };
+  return (
+    <div className={`field${error ? ' field--invalid' : ''}${className ? ` ${className}` : ''}`}>
+      <label htmlFor={id}>{label}</label>
+      {children(control)}
+      {hint && !error ? (
+        <p className="field__hint" id={hintId}>
+          {hint}
+        </p>
+      ) : null}
+      {error ? (
+        <p className="field__error" id={errorId}>
+          {sentence(error)}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+type ValueProps = FieldFrameProps & { value: string; onChange: (value: string) => void };
+type InputProps = Omit<InputHTMLAttributes<HTMLInputElement>, 'id' | 'onChange' | 'value' | 'className'> & ValueProps;
+type TextAreaProps = Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, 'id' | 'onChange' | 'value' | 'className'> & ValueProps;
+type SelectProps = Omit<SelectHTMLAttributes<HTMLSelectElement>, 'id' | 'onChange' | 'value' | 'className'> &
+  Omit<ValueProps, 'hint'> & { options: readonly { value: string; label: string }[] };
 
 export function TextField({ label, value, onChange, error, hint, className, ...rest }: InputProps) {
-  const id = useId();
-  const hintId = `${id}-hint`;
-  const errorId = `${id}-error`;
-  // The error replaces the hint while it shows (they often say the same thing).
-  const describedBy = error ? errorId : hint ? hintId : undefined;
   return (
-    <div className={`field${error ? ' field--invalid' : ''}${className ? ` ${className}` : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        value={value}
-        onChange={(e) => onChange(e.target.value)}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy}
-        {...rest}
-      />
-      {hint && !error ? (
-        <p className="field__hint" id={hintId}>
-          {hint}
-        </p>
-      ) : null}
-      {error ? (
-        <p className="field__error" id={errorId}>
-          {sentence(error)}
-        </p>
-      ) : null}
-    </div>
+    <FieldFrame label={label} error={error} hint={hint} className={className}>
+      {(control) => <input {...control} value={value} onChange={(e) => onChange(e.target.value)} {...rest} />}
+    </FieldFrame>
   );
 }
-
-type TextAreaProps = Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, 'id' | 'onChange' | 'value'> & {
-  label: string;
-  value: string;
-  onChange: (value: string) => void;
-  error?: string | undefined;
-  hint?: ReactNode;
-};
 
 export function TextAreaField({ label, value, onChange, error, hint, className, ...rest }: TextAreaProps) {
-  const id = useId();
-  const hintId = `${id}-hint`;
-  const errorId = `${id}-error`;
-  // The error replaces the hint while it shows (they often say the same thing).
-  const describedBy = error ? errorId : hint ? hintId : undefined;
   return (
-    <div className={`field${error ? ' field--invalid' : ''}${className ? ` ${className}` : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <textarea
-        id={id}
-        value={value}
-        onChange={(e) => onChange(e.target.value)}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy}
-        {...rest}
-      />
-      {hint && !error ? (
-        <p className="field__hint" id={hintId}>
-          {hint}
-        </p>
-      ) : null}
-      {error ? (
-        <p className="field__error" id={errorId}>
-          {sentence(error)}
-        </p>
-      ) : null}
-    </div>
+    <FieldFrame label={label} error={error} hint={hint} className={className}>
+      {(control) => <textarea {...control} value={value} onChange={(e) => onChange(e.target.value)} {...rest} />}
+    </FieldFrame>
   );
 }
 
-type SelectProps = Omit<SelectHTMLAttributes<HTMLSelectElement>, 'id' | 'onChange' | 'value'> & {
-  label: string;
-  value: string;
-  onChange: (value: string) => void;
-  options: readonly { value: string; label: string }[];
-  error?: string | undefined;
-};
-
 export function SelectField({ label, value, onChange, options, error, className, ...rest }: SelectProps) {
-  const id = useId();
-  const errorId = `${id}-error`;
   return (
-    <div className={`field${error ? ' field--invalid' : ''}${className ? ` ${className}` : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <select
-        id={id}
-        value={value}
-        onChange={(e) => onChange(e.target.value)}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={error ? errorId : undefined}
-        {...rest}
-      >
-        {options.map((o) => (
-          <option key={o.value} value={o.value}>
-            {o.label}
-          </option>
-        ))}
-      </select>
-      {error ? (
-        <p className="field__error" id={errorId}>
-          {sentence(error)}
-        </p>
-      ) : null}
-    </div>
+    <FieldFrame label={label} error={error} className={className}>
+      {(control) => (
+        <select {...control} value={value} onChange={(e) => onChange(e.target.value)} {...rest}>
+          {options.map((o) => (
+            <option key={o.value} value={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      )}
+    </FieldFrame>
   );
 }
 
