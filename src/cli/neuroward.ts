@@ -12,6 +12,9 @@ import { toFhirAuditEvent } from '../main/fhir/resources.js';
 import { NwError } from '../shared/errors.js';
 import { appVersion } from '../main/app/app.js';
 import { SHELL_PRAGMAS } from '../main/store/database.js';
+import { defaultImagingEngines } from '../main/imaging/engines.js';
+import { ImagingInputError } from '../main/imaging/types.js';
+import { dtiFit, dtiInfo } from './dti.js';
 
 const HELP = `neuroward ${appVersion()}: NeuroWard clinical workstation, command line
 
@@ -19,6 +22,11 @@ Usage:
   neuroward audit verify [--json]      check the whole audit hash chain; names the first edited,
                                        deleted or reordered entry (exit 1 when broken)
   neuroward audit export [--since N]   print audit entries as FHIR R4 AuditEvent resources (NDJSON)
+  neuroward dti info <dicom-dir | file.nii[.gz]> [--json] [--series UID] [--bval F --bvec F]
+                                       series, dimensions, b-values and b-vectors of a diffusion scan
+  neuroward dti fit <dicom-dir | file.nii[.gz]> --out DIR [--no-mask] [--series UID] [--bval F --bvec F]
+                                       fit tensors; writes fa, md, ad, rd, v1, colour-fa, mask (.nii.gz)
+                                       and summary.json into DIR
   neuroward store key                  print the SQLCipher pragmas (raw key) that open the store in
                                        Debian's \`sqlcipher\` shell, for recovery by IT (audited)
   neuroward --version                  print the version
@@ -129,6 +137,26 @@ async function storeKey(config: AppConfig): Promise<number> {
   }
 }
 
+/** `dti` works on files alone: no store, no passphrase. */
+async function dti(command: string | undefined, args: string[]): Promise<number> {
+  const input = args.find((a, i) => !a.startsWith('--') && !['--out', '--series', '--bval', '--bvec'].includes(args[i - 1] ?? ''));
+  if (!input) throw new UsageError(`neuroward dti ${command ?? ''}: name a DICOM folder or a .nii/.nii.gz file`);
+  const source = { input, series: option(args, '--series'), bval: option(args, '--bval'), bvec: option(args, '--bvec') };
+  const engines = defaultImagingEngines();
+  if (command === 'info') {
+    console.log(await dtiInfo(engines, source, args.includes('--json')));
+    return 0;
+  }
+  if (command === 'fit') {
+    const out = option(args, '--out');
+    if (!out) throw new UsageError('neuroward dti fit needs --out DIR');
+    const summary = await dtiFit(engines, source, out, { mask: !args.includes('--no-mask'), log: (line) => process.stderr.write(`${line}\n`) });
+    console.log(JSON.stringify(summary, null, 2));
+    return 0;
+  }
+  throw new UsageError(`unknown command: dti ${command ?? ''}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(HELP);
@@ -139,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [group, command] = argv;
+  if (group === 'dti') return dti(command, argv.slice(2));
   const config = loadConfig(argv, process.env);
   if (group === 'audit' && command === 'verify') return auditVerify(config, argv.includes('--json'));
   if (group === 'audit' && command === 'export') {
@@ -155,7 +184,7 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof UsageError) console.error(`neuroward: ${error.message}\nRun \`neuroward --help\` for usage.`);
     else if (error instanceof ConfigError) console.error(`neuroward: configuration error:\n${error.message}`);
-    else if (error instanceof NwError) console.error(`neuroward: ${error.message}`);
+    else if (error instanceof NwError || error instanceof ImagingInputError) console.error(`neuroward: ${error.message}`);
     else console.error(`neuroward: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     process.exit(2);
   },

@@ -147,6 +147,73 @@ export const connectivitySchema = z.object({
 });
 export type Connectivity = z.infer<typeof connectivitySchema>;
 
+export const MAP_KINDS = ['fa', 'md', 'ad', 'rd', 'v1', 'colour-fa', 'mask'] as const;
+export type MapKind = (typeof MAP_KINDS)[number];
+const tuple3 = z.tuple([z.number(), z.number(), z.number()]);
+
+export const seriesSummaryViewSchema = z.object({
+  seriesInstanceUid: z.string(),
+  seriesNumber: z.number().int().nullable(),
+  seriesDescription: z.string(),
+  manufacturer: z.string(),
+  layout: z.enum(['classic', 'enhanced', 'mosaic']),
+  fileCount: z.number().int(),
+  volumes: z.number().int(),
+  dims: tuple3,
+  bvals: z.array(z.number()),
+  isDiffusion: z.boolean(),
+});
+export type SeriesSummaryView = z.infer<typeof seriesSummaryViewSchema>;
+
+export const imagingJobSchema = z.object({
+  id: z.string(),
+  state: z.enum(['running', 'done', 'failed']),
+  stage: z.string(),
+  /** 0..1 over the whole import (reading, fitting, saving). */
+  fraction: z.number(),
+  message: z.string(),
+  source: z.string(),
+  studyId: z.string().nullable(),
+  error: z.string().nullable(),
+  startedAt: isoTime,
+});
+export type ImagingJob = z.infer<typeof imagingJobSchema>;
+
+export const studySchema = z.object({
+  id: idSchema,
+  createdAt: isoTime,
+  createdBy: z.string(),
+  patientId: idSchema.nullable(),
+  description: z.string(),
+  sourceKind: z.enum(['dicom', 'nifti']),
+  sourcePath: z.string(),
+  manufacturer: z.string().nullable(),
+  /** [nx, ny, nz, volumes] */
+  dims: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  pixdim: tuple3,
+  bvals: z.array(z.number()),
+  masked: z.boolean(),
+  fitSeconds: z.number(),
+  summary: z.object({ maskedVoxels: z.number().int(), meanFa: z.number(), meanMd: z.number() }),
+});
+export type Study = z.infer<typeof studySchema>;
+
+export const volumeDataSchema = z.object({
+  studyId: idSchema,
+  key: z.string(),
+  dims: tuple3,
+  /** 1 for scalar maps and DWI volumes, 3 for v1 and colour FA (interleaved per voxel). */
+  components: z.union([z.literal(1), z.literal(3)]),
+  pixdim: tuple3,
+  affine: z.array(z.array(z.number()).length(4)).length(4),
+  range: z.tuple([z.number(), z.number()]),
+  /** Little-endian float32 voxels (x fastest), base64: one transport for both hosts, audited like any read. */
+  dataBase64: z.string(),
+});
+export type VolumeData = z.infer<typeof volumeDataSchema>;
+
+const pathSchema = z.string().trim().min(1, 'required').max(4096);
+
 const empty = z.strictObject({});
 const ok = z.object({ ok: z.literal(true) });
 
@@ -299,6 +366,46 @@ export const channels = {
     audit: 'audit.read',
   }),
   'audit.verify': channel({ request: empty, response: auditVerifyResultSchema, permission: 'audit:read', audit: 'audit.verify' }),
+
+  /** Folders on this workstation a radiologist may import from (the configured import roots). */
+  'imaging.browse': channel({
+    request: z.strictObject({ path: pathSchema.optional() }),
+    response: z.object({
+      path: z.string().nullable(),
+      parent: z.string().nullable(),
+      roots: z.array(z.string()),
+      entries: z.array(z.object({ name: z.string(), path: z.string(), kind: z.enum(['dir', 'file']), size: z.number() })),
+    }),
+    permission: 'imaging:write',
+    audit: null,
+  }),
+  'imaging.scan': channel({
+    request: z.strictObject({ path: pathSchema }),
+    response: z.object({ series: z.array(seriesSummaryViewSchema), nifti: z.array(z.object({ file: z.string(), bval: z.string().nullable(), bvec: z.string().nullable() })) }),
+    permission: 'imaging:write',
+    audit: 'imaging.scan',
+  }),
+  'imaging.import': channel({
+    request: z.strictObject({
+      path: pathSchema,
+      seriesInstanceUid: z.string().max(64).optional(),
+      bval: pathSchema.optional(),
+      bvec: pathSchema.optional(),
+      mask: z.boolean().default(true),
+      patientId: idSchema.optional(),
+    }),
+    response: imagingJobSchema,
+    permission: 'imaging:write',
+    audit: 'imaging.import-start',
+  }),
+  'imaging.jobs': channel({ request: empty, response: z.object({ jobs: z.array(imagingJobSchema) }), permission: 'imaging:write', audit: null }),
+  'imaging.studies': channel({ request: empty, response: z.object({ studies: z.array(studySchema) }), permission: 'imaging:read', audit: 'imaging.list' }),
+  'imaging.volume': channel({
+    request: z.strictObject({ studyId: idSchema, volume: z.union([z.enum(MAP_KINDS), z.strictObject({ dwi: z.number().int().min(0).max(4095) })]) }),
+    response: volumeDataSchema,
+    permission: 'imaging:read',
+    audit: 'imaging.read',
+  }),
 } as const satisfies Record<string, ChannelDef>;
 
 export type Channels = typeof channels;
@@ -322,6 +429,8 @@ export const events = {
   /** The session of this window changed without the window asking (idle lock, expiry, break-glass end). */
   'session.changed': z.object({ session: sessionInfoSchema.nullable(), reason: z.string() }),
   'connectivity.changed': connectivitySchema,
+  /** Progress and outcome of an import started from this window. */
+  'imaging.job': imagingJobSchema,
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.output<(typeof events)[E]>;

@@ -41,6 +41,12 @@ function example(channel: ChannelName, username: string): unknown {
     'users.update': { id: targetUserId, displayName: 'Target User' },
     'users.resetPassword': { id: targetUserId, password: 'target reset password' },
     'users.unlock': { id: targetUserId },
+    'imaging.browse': {},
+    'imaging.scan': { path: '/nonexistent-for-rbac' },
+    'imaging.import': { path: '/nonexistent-for-rbac' },
+    'imaging.jobs': {},
+    'imaging.studies': {},
+    'imaging.volume': { studyId: '00000000-0000-4000-8000-000000000000', volume: 'fa' },
     'audit.list': { limit: 5 },
     'audit.verify': {},
   };

@@ -12,6 +12,8 @@ import { SessionManager } from '../security/sessions.js';
 import { AuditLedger } from '../security/audit-ledger.js';
 import { ConnectivityMonitor } from '../fhir/connectivity.js';
 import { Outbox } from '../store/outbox.js';
+import { ImagingService, type ImagingEngines } from '../imaging/imaging-service.js';
+import { defaultImagingEngines } from '../imaging/engines.js';
 
 export interface CreateAppOptions {
   config: AppConfig;
@@ -22,6 +24,8 @@ export interface CreateAppOptions {
   log?: (message: string) => void;
   /** Where lines meant for the operator go (demo passwords at setup); the console by default. */
   announce?: (line: string) => void;
+  /** Readers and fit; the real ones unless a test swaps them. */
+  imagingEngines?: ImagingEngines;
 }
 
 export function appVersion(): string {
@@ -56,6 +60,16 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   });
   connectivity.start();
 
+  const imaging = new ImagingService({
+    importRoots: config.imaging.importRoots,
+    store,
+    engines: options.imagingEngines ?? defaultImagingEngines(),
+    ledger: () => new AuditLedger(store.db, now),
+    now,
+    notify: (connectionId, job) => connections.get(connectionId)?.send('imaging.job', job),
+    log,
+  });
+
   const handlers = createHandlers({
     config,
     host,
@@ -64,6 +78,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     sessions,
     connectivity,
     liveConnections,
+    imaging,
     now,
     announce: (lines) => {
       for (const line of lines) (options.announce ?? console.log)(line);
@@ -98,6 +113,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     },
     async close() {
       clearInterval(sessionTimer);
+      await imaging.idle();
       connectivity.stop();
       store.close();
     },

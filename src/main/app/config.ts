@@ -57,6 +57,12 @@ export const configFileSchema = z.strictObject({
     })
     .optional(),
   fhir: z.strictObject({ servers: z.array(fhirServerSchema).max(16).optional() }).optional(),
+  imaging: z
+    .strictObject({
+      /** Folders radiologists may browse and import from; default: the home folder, /media and /mnt. */
+      importRoots: z.array(z.string().min(1)).max(32).optional(),
+    })
+    .optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -76,6 +82,7 @@ export interface AppConfig {
   security: { idleLockMs: number; sessionMs: number; maxFailedSignIns: number; lockoutMs: number };
   mqttUrl: string | null;
   fhirServers: { name: string; baseUrl: string; tokenEnv: string | null }[];
+  imaging: { importRoots: string[] };
 }
 
 export const DEFAULT_PORT = 4780;
@@ -107,6 +114,7 @@ const ENV_SETTINGS: { name: string; setting: string; parse: (v: string) => unkno
   { name: 'NEUROWARD_STORE_PASSPHRASE_FILE', setting: 'store.passphrase.file', parse: (v) => v },
   { name: 'NEUROWARD_IDLE_LOCK_MINUTES', setting: 'security.idleLockMinutes', parse: parseNumber },
   { name: 'NEUROWARD_MQTT_URL', setting: 'mqtt.url', parse: (v) => v },
+  { name: 'NEUROWARD_IMPORT_ROOTS', setting: 'imaging.importRoots', parse: (v) => v.split(path.delimiter).filter(Boolean) },
   {
     name: 'NEUROWARD_FHIR_SERVERS',
     setting: 'fhir.servers',
@@ -219,6 +227,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
       lockoutMs: Math.round((s.security?.lockoutMinutes ?? 15) * 60_000),
     },
     mqttUrl: s.mqtt?.url ?? null,
+    imaging: {
+      importRoots: (s.imaging?.importRoots ?? [os.homedir(), '/media', '/mnt'].filter((dir) => process.platform !== 'win32' || dir === os.homedir())).map((dir) => path.resolve(dir)),
+    },
     fhirServers: (s.fhir?.servers ?? []).map((server) => ({ name: server.name, baseUrl: server.baseUrl, tokenEnv: server.tokenEnv ?? null })),
   };
 }

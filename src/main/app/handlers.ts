@@ -14,6 +14,8 @@ import { PatientsRepository } from '../patients/patients-repo.js';
 import { Outbox } from '../store/outbox.js';
 import { toFhirPatient } from '../fhir/resources.js';
 import type { ConnectivityMonitor } from '../fhir/connectivity.js';
+import type { ImagingService } from '../imaging/imaging-service.js';
+import { StudiesRepository } from '../imaging/studies-repo.js';
 
 export interface HandlerDeps {
   config: AppConfig;
@@ -23,6 +25,7 @@ export interface HandlerDeps {
   sessions: SessionManager;
   connectivity: ConnectivityMonitor;
   liveConnections: ReadonlySet<string>;
+  imaging: ImagingService;
   now: () => Date;
   /** Lines for the console, e.g. the demo passwords printed once. */
   announce: (lines: string[]) => void;
@@ -295,6 +298,39 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       ctx.audit.entityType = 'User';
       ctx.audit.entityId = user.id;
       return publicUser(user);
+    },
+
+    'imaging.browse': { async: (req) => deps.imaging.browse(req.path) },
+
+    'imaging.scan': {
+      async: async (req, ctx) => {
+        ctx.audit.detail = { path: req.path };
+        return deps.imaging.scan(req.path);
+      },
+    },
+
+    'imaging.import': {
+      async: async (req, ctx) => {
+        const session = requireSession(ctx);
+        ctx.audit.detail = { path: req.path, seriesInstanceUid: req.seriesInstanceUid ?? null, mask: req.mask };
+        if (req.patientId) ctx.audit.patientId = req.patientId;
+        return deps.imaging.startImport(req, { userId: session.userId, username: session.username, role: session.role }, ctx.connection.id);
+      },
+    },
+
+    'imaging.jobs': (_req, ctx) => ({ jobs: deps.imaging.jobsFor(requireSession(ctx).userId) }),
+
+    'imaging.studies': () => ({ studies: new StudiesRepository(store.db, now).list() }),
+
+    'imaging.volume': (req, ctx) => {
+      const key = typeof req.volume === 'string' ? req.volume : `dwi:${req.volume.dwi}`;
+      const studies = new StudiesRepository(store.db, now);
+      const study = studies.get(req.studyId);
+      ctx.audit.entityType = 'ImagingStudy';
+      ctx.audit.entityId = req.studyId;
+      ctx.audit.patientId = study?.patientId ?? null;
+      ctx.audit.detail = { volume: key };
+      return studies.volume(req.studyId, key);
     },
 
     'audit.list': (req) => repos().ledger.list(req),

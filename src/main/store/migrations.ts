@@ -95,6 +95,40 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'imaging studies and their volumes',
+    sql: `
+      CREATE TABLE imaging_studies (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        patient_id TEXT REFERENCES patients(id),
+        description TEXT NOT NULL,
+        source_kind TEXT NOT NULL CHECK (source_kind IN ('dicom','nifti')),
+        source_path TEXT NOT NULL,
+        manufacturer TEXT,
+        dims_json TEXT NOT NULL,
+        pixdim_json TEXT NOT NULL,
+        affine_json TEXT NOT NULL,
+        bvals_json TEXT NOT NULL,
+        bvecs_json TEXT NOT NULL,
+        masked INTEGER NOT NULL,
+        fit_seconds REAL NOT NULL,
+        summary_json TEXT NOT NULL
+      );
+      -- Voxels live in the encrypted store like every other patient datum: one row per 3-D volume or map.
+      CREATE TABLE imaging_volumes (
+        study_id TEXT NOT NULL REFERENCES imaging_studies(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        components INTEGER NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (study_id, key)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

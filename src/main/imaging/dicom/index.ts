@@ -1,0 +1,370 @@
+/**
+ * DICOM diffusion reader: finds the series in a folder and reads one diffusion series into a DwiSeries
+ * whose voxels, affine, b-values and b-vectors match what dcm2niix writes for the same files.
+ *
+ * Layouts: classic (one file per slice per volume), enhanced multi-frame MR, Siemens mosaic.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ImagingInputError, type DwiSeries, type ProgressReporter, type SeriesSummary } from '../types.js';
+import { planSeries, type SeriesPlan } from './assemble.js';
+import { diffusionTable, isDiffusionPlan, roundBval, type DiffusionTable } from './diffusion.js';
+import { fileHeader, UnusableFileError, type FileHeader } from './header.js';
+import { DicomParseError, parseDicom } from './parser.js';
+import { copySlices, type SliceCopy } from './pixels.js';
+
+/** A file that looked like DICOM but could not be read. */
+export interface DicomFileProblem {
+  file: string;
+  reason: string;
+}
+
+/** A series summary plus what is known to be wrong with it (reading it will fail with that reason). */
+export interface DicomSeriesSummary extends SeriesSummary {
+  /** Non-empty if the series cannot be read as a diffusion series; the first entry is the main reason. */
+  problems: DicomFileProblem[];
+}
+
+export interface DicomScanResult {
+  series: DicomSeriesSummary[];
+  /** DICOM files that are truncated or corrupt (not attributable to a usable series). */
+  problems: DicomFileProblem[];
+  /** DICOM files that are valid but not usable images here (DICOMDIR, reports, unsupported layouts), with why. */
+  skipped: DicomFileProblem[];
+}
+
+export interface ReadDicomOptions {
+  /** Which series to read when the folder (or file list) holds several. */
+  seriesInstanceUid?: string;
+  onProgress?: ProgressReporter;
+}
+
+const CONCURRENCY = 8;
+const HEADER_SHARE = 0.25;
+
+async function mapPool<T, R>(items: T[], fn: (item: T, index: number) => Promise<R>, onDone?: (done: number) => void): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+      done++;
+      onDone?.(done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
+  return out;
+}
+
+async function walk(dir: string, seen = new Set<string>()): Promise<string[]> {
+  const files: string[] = [];
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new ImagingInputError(`Cannot read the folder ${dir}: ${(e as Error).message}`, dir);
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (seen.has(full)) continue;
+      seen.add(full);
+      files.push(...(await walk(full, seen)));
+    } else if (entry.isFile() || entry.isSymbolicLink()) {
+      files.push(full);
+    }
+  }
+  return files;
+}
+
+type LoadResult = { header: FileHeader } | { problem: DicomFileProblem } | { skipped: DicomFileProblem } | { notDicom: DicomFileProblem };
+
+async function loadHeader(file: string): Promise<LoadResult> {
+  let buf: Buffer;
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) return { notDicom: { file, reason: 'not a regular file' } };
+    buf = await readFile(file);
+  } catch (e) {
+    return { problem: { file, reason: `cannot be read: ${(e as Error).message}` } };
+  }
+  let parsed;
+  try {
+    parsed = parseDicom(buf);
+  } catch (e) {
+    if (e instanceof DicomParseError) {
+      if (e.kind === 'not-dicom') return { notDicom: { file, reason: e.message } };
+      return { problem: { file, reason: e.message } };
+    }
+    return { problem: { file, reason: `cannot be parsed: ${(e as Error).message}` } };
+  }
+  try {
+    return { header: fileHeader(file, buf.length, parsed) };
+  } catch (e) {
+    if (e instanceof UnusableFileError) {
+      if (e.kind === 'corrupt') return { problem: { file, reason: e.message } };
+      return { skipped: { file, reason: e.message } };
+    }
+    return { problem: { file, reason: `cannot be interpreted: ${(e as Error).message}` } };
+  }
+}
+
+function seriesKey(h: FileHeader): string {
+  return h.seriesInstanceUid || `(no SeriesInstanceUID) ${path.dirname(h.file)}`;
+}
+
+function groupSeries(headers: FileHeader[]): Map<string, FileHeader[]> {
+  const groups = new Map<string, FileHeader[]>();
+  for (const h of headers) {
+    const k = seriesKey(h);
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(h);
+  }
+  return groups;
+}
+
+function summarize(headers: FileHeader[]): DicomSeriesSummary {
+  const first = headers[0]!;
+  const problems: DicomFileProblem[] = [];
+  for (const h of headers) if (h.unsupported) problems.push({ file: h.file, reason: h.unsupported });
+  let plan: SeriesPlan | null = null;
+  try {
+    plan = planSeries(headers);
+  } catch (e) {
+    problems.push({ file: e instanceof ImagingInputError ? (e.file ?? first.file) : first.file, reason: (e as Error).message });
+  }
+  const base = {
+    seriesInstanceUid: first.seriesInstanceUid,
+    seriesNumber: first.seriesNumber,
+    seriesDescription: first.seriesDescription,
+    manufacturer: first.manufacturer,
+    files: (plan?.files ?? headers.map((h) => h.file)).slice(),
+  };
+  if (!plan) {
+    const bs = headers.flatMap((h) => h.frames.map((f) => f.diffusion.b)).filter((b): b is number => b !== null);
+    const images = headers.reduce((n, h) => n + h.frames.length, 0);
+    return {
+      ...base,
+      layout: first.layout,
+      volumes: first.layout === 'mosaic' ? headers.length : images,
+      dims: first.layout === 'mosaic' ? [first.columns, first.rows, first.mosaic?.slices ?? 1] : [first.columns, first.rows, 1],
+      bvals: [...new Set(bs.map(roundBval))],
+      isDiffusion: bs.some((b) => b > 0),
+      problems,
+    };
+  }
+  let table: DiffusionTable | null = null;
+  const isDiffusion = isDiffusionPlan(plan);
+  if (isDiffusion) {
+    try {
+      table = diffusionTable(plan);
+    } catch (e) {
+      problems.push({ file: e instanceof ImagingInputError ? (e.file ?? first.file) : first.file, reason: (e as Error).message });
+    }
+  }
+  return {
+    ...base,
+    layout: plan.layout,
+    volumes: table ? table.keep.length : plan.volumes.length,
+    dims: [plan.dims[0], plan.dims[1], plan.dims[2]],
+    bvals: table ? table.bvals : plan.volumes.map((v) => roundBval(v.diffusion.b ?? 0)),
+    isDiffusion,
+    problems,
+  };
+}
+
+function sortSummaries(list: DicomSeriesSummary[]): DicomSeriesSummary[] {
+  return list.sort(
+    (a, b) =>
+      (a.seriesNumber ?? Number.MAX_SAFE_INTEGER) - (b.seriesNumber ?? Number.MAX_SAFE_INTEGER) ||
+      a.seriesDescription.localeCompare(b.seriesDescription) ||
+      a.seriesInstanceUid.localeCompare(b.seriesInstanceUid),
+  );
+}
+
+async function scanFiles(files: string[], onProgress?: ProgressReporter, share = 1): Promise<{ headers: FileHeader[]; problems: DicomFileProblem[]; skipped: DicomFileProblem[]; notDicom: DicomFileProblem[] }> {
+  const headers: FileHeader[] = [];
+  const problems: DicomFileProblem[] = [];
+  const skipped: DicomFileProblem[] = [];
+  const notDicom: DicomFileProblem[] = [];
+  const results = await mapPool(files, (f) => loadHeader(f), (done) =>
+    onProgress?.({ stage: 'reading', fraction: (share * done) / Math.max(1, files.length), message: `DICOM headers ${done}/${files.length}` }),
+  );
+  for (const r of results) {
+    if ('header' in r) headers.push(r.header);
+    else if ('problem' in r) problems.push(r.problem);
+    else if ('skipped' in r) skipped.push(r.skipped);
+    else notDicom.push(r.notDicom);
+  }
+  return { headers, problems, skipped, notDicom };
+}
+
+interface SeriesEntry {
+  summary: DicomSeriesSummary;
+  headers: FileHeader[];
+}
+
+function seriesEntries(headers: FileHeader[]): SeriesEntry[] {
+  const entries = [...groupSeries(headers).values()].map((h) => ({ summary: summarize(h), headers: h }));
+  const order = sortSummaries(entries.map((e) => e.summary));
+  return order.map((summary) => entries.find((e) => e.summary === summary)!);
+}
+
+async function scanFolder(dir: string, onProgress?: ProgressReporter): Promise<{ entries: SeriesEntry[]; problems: DicomFileProblem[]; skipped: DicomFileProblem[] }> {
+  const info = await stat(dir).catch(() => null);
+  if (!info) throw new ImagingInputError(`${dir} does not exist.`, dir);
+  if (!info.isDirectory()) throw new ImagingInputError(`${dir} is not a folder.`, dir);
+  const files = await walk(dir);
+  const { headers, problems, skipped } = await scanFiles(files, onProgress);
+  return { entries: seriesEntries(headers), problems, skipped };
+}
+
+/**
+ * Scan a folder recursively: every DICOM series in it, summarised from the headers. Non-DICOM files are
+ * ignored; truncated or corrupt DICOM files are returned in `problems` (nothing is thrown for them).
+ */
+export async function scanDicomFolderDetailed(dir: string, onProgress?: ProgressReporter): Promise<DicomScanResult> {
+  const { entries, problems, skipped } = await scanFolder(dir, onProgress);
+  return { series: entries.map((e) => e.summary), problems, skipped };
+}
+
+function problemsMessage(problems: DicomFileProblem[]): string {
+  const head = problems
+    .slice(0, 5)
+    .map((p) => `${p.file}: ${p.reason}`)
+    .join('; ');
+  return problems.length > 5 ? `${head}; and ${problems.length - 5} more` : head;
+}
+
+/**
+ * The DICOM series in a folder (recursively). Non-DICOM files are skipped silently; a file that starts as
+ * DICOM but is truncated or corrupt makes the scan fail with an ImagingInputError naming it.
+ */
+export async function scanDicomFolder(dir: string): Promise<SeriesSummary[]> {
+  const result = await scanDicomFolderDetailed(dir);
+  if (result.problems.length > 0) {
+    throw new ImagingInputError(`Unreadable DICOM file${result.problems.length > 1 ? 's' : ''} in ${dir}: ${problemsMessage(result.problems)}`, result.problems[0]!.file);
+  }
+  return result.series.map(({ problems: _problems, ...summary }) => summary);
+}
+
+function describeSeries(s: DicomSeriesSummary): string {
+  return `#${s.seriesNumber ?? '?'} "${s.seriesDescription}" (${s.manufacturer || 'unknown vendor'}, ${s.layout}, ${s.files.length} files${s.isDiffusion ? ', diffusion' : ''}) UID ${s.seriesInstanceUid}`;
+}
+
+/**
+ * Read one diffusion series into a DwiSeries.
+ * `input`: a folder (scanned recursively), a single file, or an explicit list of files.
+ */
+export async function readDicomDwi(input: string | string[], options: ReadDicomOptions = {}): Promise<DwiSeries> {
+  try {
+    return await readDicomDwiUnguarded(input, options);
+  } catch (e) {
+    if (e instanceof ImagingInputError) throw e;
+    // Anything else is still bad input to the user (a file we could not make sense of): say so, never crash.
+    const error = new ImagingInputError(`Cannot read the DICOM series from ${Array.isArray(input) ? 'the given files' : input}: ${(e as Error).message}`, null);
+    (error as Error & { cause?: unknown }).cause = e;
+    throw error;
+  }
+}
+
+async function readDicomDwiUnguarded(input: string | string[], options: ReadDicomOptions): Promise<DwiSeries> {
+  const onProgress = options.onProgress;
+  let headers: FileHeader[];
+  if (typeof input === 'string' && (await stat(input).catch(() => null))?.isDirectory()) {
+    const scan = await scanFolder(input, onProgress ? (p) => onProgress({ ...p, fraction: p.fraction * HEADER_SHARE }) : undefined);
+    if (scan.problems.length > 0)
+      throw new ImagingInputError(`Unreadable DICOM file${scan.problems.length > 1 ? 's' : ''} in ${input}: ${problemsMessage(scan.problems)}`, scan.problems[0]!.file);
+    headers = chooseSeries(scan.entries, options.seriesInstanceUid, input);
+  } else {
+    const files = typeof input === 'string' ? [input] : input;
+    if (files.length === 0) throw new ImagingInputError('No files given.', null);
+    for (const f of files) {
+      const info = await stat(f).catch(() => null);
+      if (!info) throw new ImagingInputError(`${f} does not exist.`, f);
+      if (!info.isFile()) throw new ImagingInputError(`${f} is not a file.`, f);
+    }
+    const scan = await scanFiles(files, onProgress ? (p) => onProgress({ ...p, fraction: p.fraction * HEADER_SHARE }) : undefined);
+    const bad = scan.notDicom[0] ?? scan.problems[0] ?? scan.skipped[0];
+    if (bad) {
+      const reason = scan.notDicom[0] ? 'is not a DICOM file' : bad.reason.startsWith('truncated') ? `is a truncated DICOM file (${bad.reason})` : `cannot be used: ${bad.reason}`;
+      throw new ImagingInputError(`${bad.file} ${reason}.`, bad.file);
+    }
+    headers = chooseSeries(seriesEntries(scan.headers), options.seriesInstanceUid, 'the given files');
+  }
+  return readSeries(headers, onProgress);
+}
+
+function chooseSeries(entries: SeriesEntry[], uid: string | undefined, where: string): FileHeader[] {
+  if (entries.length === 0) throw new ImagingInputError(`No DICOM images found in ${where}.`, null);
+  const list = entries.map((e) => describeSeries(e.summary)).join('; ');
+  if (uid !== undefined) {
+    const chosen = entries.find((e) => e.summary.seriesInstanceUid === uid);
+    if (!chosen) throw new ImagingInputError(`Series ${uid} is not in ${where}. Available: ${list}`, null);
+    return chosen.headers;
+  }
+  if (entries.length === 1) return entries[0]!.headers;
+  throw new ImagingInputError(`${where} holds ${entries.length} DICOM series; choose one: ${list}`, null);
+}
+
+async function readSeries(headers: FileHeader[], onProgress?: ProgressReporter): Promise<DwiSeries> {
+  const unsupported = headers.find((h) => h.unsupported);
+  if (unsupported) throw new ImagingInputError(`${unsupported.file}: ${unsupported.unsupported}.`, unsupported.file);
+  const plan = planSeries(headers);
+  const table = diffusionTable(plan);
+  const [nx, ny, nz] = plan.dims;
+  const nv = table.keep.length;
+  const sliceSize = nx * ny;
+  const data = new Float32Array(sliceSize * nz * nv);
+  const tilesPerRow = plan.layout === 'mosaic' ? Math.ceil(Math.sqrt(plan.first.mosaic!.slices)) : 1;
+
+  // Which slices each file contributes, and where they go.
+  const perFile = new Map<FileHeader, SliceCopy[]>();
+  table.keep.forEach((volIndex, v) => {
+    plan.volumes[volIndex]!.slices.forEach((s, k) => {
+      let list = perFile.get(s.header);
+      if (!list) perFile.set(s.header, (list = []));
+      list.push({ frame: s.frame.frame, tile: s.tile, tilesPerRow, slope: s.frame.slope, intercept: s.frame.intercept, outOffset: (v * nz + k) * sliceSize });
+    });
+  });
+  const work = [...perFile.entries()];
+  await mapPool(
+    work,
+    async ([header, copies]) => {
+      let buf: Buffer;
+      try {
+        buf = await readFile(header.file);
+      } catch (e) {
+        throw new ImagingInputError(`${header.file} cannot be read: ${(e as Error).message}`, header.file);
+      }
+      if (buf.length !== header.fileSize) throw new ImagingInputError(`${header.file} changed while it was being read.`, header.file);
+      if (header.deflated) buf = parseDicom(buf).dataset.buffer;
+      copySlices(buf, header, copies, data, nx, ny);
+    },
+    (done) => onProgress?.({ stage: 'reading', fraction: HEADER_SHARE + ((1 - HEADER_SHARE) * done) / Math.max(1, work.length), message: `DICOM pixels ${done}/${work.length}` }),
+  );
+  const first = plan.first;
+  return {
+    dims: [nx, ny, nz, nv],
+    data,
+    pixdim: plan.pixdim,
+    affine: plan.affine,
+    bvals: table.bvals,
+    bvecs: table.bvecs,
+    source: {
+      kind: 'dicom',
+      files: plan.files,
+      seriesInstanceUid: first.seriesInstanceUid,
+      seriesDescription: first.seriesDescription,
+      manufacturer: first.manufacturer,
+      layout: plan.layout,
+      patientName: first.patientName ?? undefined,
+      patientId: first.patientId ?? undefined,
+      studyDate: first.studyDate ?? undefined,
+    },
+  };
+}
