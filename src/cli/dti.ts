@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ImagingEngines } from '../main/imaging/imaging-service.js';
 import { writeNifti } from '../main/imaging/nifti.js';
 import { summarise } from '../main/imaging/studies-repo.js';
+import { deinterleave3 } from '../main/imaging/tensor/index.js';
 import { ImagingInputError, type DwiSeries } from '../main/imaging/types.js';
 
 const NIFTI = /\.nii(\.gz)?$/i;
@@ -97,13 +98,15 @@ export async function dtiFit(engines: ImagingEngines, source: DtiSource, out: st
   await mkdir(partial);
   try {
     const base = { dims: maps.dims, pixdim: maps.pixdim, affine: maps.affine };
+    const voxels = maps.dims[0] * maps.dims[1] * maps.dims[2];
     const outputs: [string, Float32Array | Uint8Array, number][] = [
       ['fa', maps.fa, 1],
       ['md', maps.md, 1],
       ['ad', maps.ad, 1],
       ['rd', maps.rd, 1],
-      ['v1', maps.v1, 3],
-      ['colour-fa', maps.colourFa, 3],
+      // NIfTI stores a vector map frame after frame; the fit keeps x,y,z together per voxel.
+      ['v1', deinterleave3(maps.v1, voxels), 3],
+      ['colour-fa', deinterleave3(maps.colourFa, voxels), 3],
       ['mask', maps.mask, 1],
     ];
     for (const [name, data, components] of outputs) {

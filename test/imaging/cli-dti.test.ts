@@ -45,10 +45,15 @@ describe('neuroward dti', () => {
     const nib = spawnSync('/usr/bin/python3', ['-c', `import nibabel as n, numpy as np, sys
 for f in ['fa','md','colour-fa']:
     img = n.load(sys.argv[1] + '/' + f + '.nii.gz'); d = img.get_fdata()
-    print(f, d.shape, bool(np.isfinite(d).all()), float(d.min()) >= 0)`, out], { encoding: 'utf8' });
+    print(f, d.shape, bool(np.isfinite(d).all()), float(d.min()) >= 0)
+fa = n.load(sys.argv[1] + '/fa.nii.gz').get_fdata(); v1 = n.load(sys.argv[1] + '/v1.nii.gz').get_fdata()
+norms = np.linalg.norm(v1[fa > 0.2], axis=-1)
+print('v1 unit', bool(np.all(np.abs(norms - 1) < 1e-3)), int(norms.size) > 100)`, out], { encoding: 'utf8' });
     expect(nib.status, nib.stderr).toBe(0);
     expect(nib.stdout).toContain('fa (82, 82, 48) True True');
     expect(nib.stdout).toContain('colour-fa (82, 82, 48, 3) True True');
+    // Vector maps are stored frame after frame: read back, V1 is a unit vector wherever FA says it means something.
+    expect(nib.stdout).toContain('v1 unit True True');
   });
 
   it('refuses bad input with a clear message naming the file and writes nothing', () => {

@@ -32,21 +32,33 @@ export interface FitTensorsOptions {
 
 let workerSource: string | null = null;
 function getWorkerSource(): string {
-  // `__name` is defined in case a bundler's keepNames wraps the kernel's inner functions.
+  // A bundler's keepNames wraps the kernel's inner functions in its name helper (esbuild's `__name`,
+  // renamed when minified). The worker defines `__name` and, should the kernel stop on another
+  // undefined helper before taking its first slice, defines that one as the identity and starts over.
   workerSource ??= `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
 const fitTensorSlices = (${fitTensorSlices.toString()});
 const counter = workerData.counter;
-try {
-  fitTensorSlices(
-    workerData.input,
-    () => Atomics.add(counter, 0, 1),
-    (z) => parentPort.postMessage({ type: 'slice', z }),
-  );
-  parentPort.postMessage({ type: 'done' });
-} catch (err) {
-  parentPort.postMessage({ type: 'error', message: String((err && err.stack) || err) });
+for (let attempt = 0; ; attempt++) {
+  let taken = 0;
+  try {
+    fitTensorSlices(
+      workerData.input,
+      () => (taken++, Atomics.add(counter, 0, 1)),
+      (z) => parentPort.postMessage({ type: 'slice', z }),
+    );
+    parentPort.postMessage({ type: 'done' });
+    break;
+  } catch (err) {
+    const missing = err instanceof ReferenceError && /^([\\w$]+) is not defined$/.exec(err.message);
+    if (missing && taken === 0 && attempt < 8) {
+      globalThis[missing[1]] = (f) => f;
+      continue;
+    }
+    parentPort.postMessage({ type: 'error', message: String((err && err.stack) || err) });
+    break;
+  }
 }
 `;
   return workerSource;
@@ -73,7 +85,13 @@ function checkSeries(series: DwiSeries): void {
     );
 }
 
-/** Fit the diffusion tensor in every voxel of the mask and return FA, MD, AD, RD, V1 and colour FA. */
+/**
+ * Fit the diffusion tensor in every voxel of the mask and return FA, MD, AD, RD (mm²/s), V1 and colour
+ * FA; voxels outside the mask are 0. The maps (and `mask`) live on SharedArrayBuffers, which the
+ * workers wrote in place; `.slice()` gives an ordinary copy where one is needed (e.g. Electron IPC).
+ * Throws ImagingInputError for a series that cannot be fitted (counts, too few volumes, gradient table
+ * without 6 independent directions).
+ */
 export async function fitTensors(series: DwiSeries, options: FitTensorsOptions = {}): Promise<TensorMaps> {
   checkSeries(series);
   options.signal?.throwIfAborted();
@@ -127,11 +145,20 @@ export async function fitTensors(series: DwiSeries, options: FitTensorsOptions =
   report({ stage: 'fit', fraction: 0, message: `fitting ${nvox} voxels` });
 
   const workers = Math.max(0, Math.min(options.workers ?? availableParallelism(), nz));
-  if (workers === 0) {
+  const inThread = () => {
     let next = 0;
+    done = 0;
     fitTensorSlices(input, () => next++, sliceDone);
-  } else {
-    await runWorkers(input, workers, sliceDone, options.signal);
+  };
+  if (workers === 0) inThread();
+  else {
+    try {
+      await runWorkers(input, workers, sliceDone, options.signal);
+    } catch (err) {
+      // No worker threads here (e.g. a sandbox that forbids them): the same kernel in this thread.
+      if (!(err instanceof WorkerSpawnError)) throw err;
+      inThread();
+    }
   }
 
   return {
@@ -147,6 +174,8 @@ export async function fitTensors(series: DwiSeries, options: FitTensorsOptions =
     colourFa: input.colourFa,
   };
 }
+
+class WorkerSpawnError extends Error {}
 
 function runWorkers(input: KernelInput, count: number, sliceDone: () => void, signal?: AbortSignal): Promise<void> {
   const counter = new Int32Array(new SharedArrayBuffer(4));
@@ -169,7 +198,7 @@ function runWorkers(input: KernelInput, count: number, sliceDone: () => void, si
       try {
         worker = new Worker(source, { eval: true, workerData: { input, counter } });
       } catch (err) {
-        fail(err);
+        fail(new WorkerSpawnError(String(err)));
         return;
       }
       pool.push(worker);

@@ -2,7 +2,7 @@
  * Import (imaging:write): browse the configured import roots or paste a folder path, scan it for
  * DICOM diffusion series and NIfTI files, pick one, import; progress follows `imaging.job` events.
  */
-import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { ImagingJob, ResponseOf, SeriesSummaryView } from '../../../shared/ipc.js';
 import { call } from '../../api/client.js';
 import { toApiError, type ApiError } from '../../api/errors.js';
@@ -73,6 +73,14 @@ export function ImportPanel() {
   useEffect(() => {
     void open();
   }, []);
+
+  // Once this window's import is stored, the scan has served its purpose: make room for the studies list.
+  const watchedDone = watched?.state === 'done';
+  useEffect(() => {
+    if (!watchedDone) return;
+    setScan(null);
+    setChoice(null);
+  }, [watchedDone]);
 
   const doScan = async (e?: FormEvent) => {
     e?.preventDefault();
@@ -298,10 +306,15 @@ const STAGE_LABELS: Record<string, string> = {
 };
 
 export function ImportProgress({ job }: { job: ImagingJob }) {
+  const ref = useRef<HTMLDivElement>(null);
+  // A new import and its outcome scroll into view: the side panel may be long after a scan.
+  useEffect(() => {
+    ref.current?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }, [job.id, job.state]);
   const pct = Math.round(Math.min(1, Math.max(0, job.fraction)) * 100);
   const stage = STAGE_LABELS[job.stage] ?? job.stage;
   return (
-    <div className={`progress progress--${job.state}`} data-testid="import-progress" data-state={job.state} aria-live="polite">
+    <div ref={ref} className={`progress progress--${job.state}`} data-testid="import-progress" data-state={job.state} aria-live="polite">
       <div className="progress__head">
         <span className="progress__stage">{stage}</span>
         <span className="progress__pct">{job.state === 'failed' ? '' : `${pct}%`}</span>

@@ -74,7 +74,8 @@ function overlayInput(volumeId: string, spacing: readonly number[]): Types.IVolu
     actorUID: volumeId,
     // addVolumes hides actors unless told otherwise.
     visibility: true,
-    slabThickness: step,
+    // Cornerstone clips at focal ± slabThickness: the slab is twice as deep as the number.
+    slabThickness: step / 2,
     callback: ({ volumeActor }) => {
       volumeActor.getMapper().setSampleDistance(step);
       volumeActor.getProperty().setScalarOpacityUnitDistance(0, step);
@@ -199,6 +200,7 @@ class CornerstoneRenderer implements SliceRenderer {
       this.viewport.setCamera(camera);
     }
     this.setSlice(slice);
+    this.renderSettled();
   }
 
   async setOverlay(overlay: OverlayInput | null): Promise<void> {
@@ -215,7 +217,7 @@ class CornerstoneRenderer implements SliceRenderer {
       this.viewport.setCamera(camera);
     }
     if (wanted && overlay) this.applyOverlayProperties(overlay, wanted);
-    this.viewport.render();
+    this.renderSettled();
   }
 
   setOverlayOpacity(opacity: number): void {
@@ -300,6 +302,18 @@ class CornerstoneRenderer implements SliceRenderer {
     } catch {
       // Destroying after a lost context may throw inside vtk; nothing is left to release.
     }
+  }
+
+  /**
+   * Renders now and once more on the next frame: the first frame after a volume actor is added
+   * draws it before its textures are complete (a freshly added MD overlay stayed invisible until
+   * anything else re-rendered).
+   */
+  private renderSettled(): void {
+    this.viewport.render();
+    requestAnimationFrame(() => {
+      if (!this.destroyed) this.viewport.render();
+    });
   }
 
   private applyVoi(): void {
