@@ -33,6 +33,7 @@ export default defineConfig({
     reuseExistingServer: false,
     timeout: 60_000,
     stdout: 'pipe',
-    env: { NEUROWARD_DATA_DIR: dataDir, NEUROWARD_DEMO: 'true', NEUROWARD_IDLE_LOCK_MINUTES: '10' },
+    // The radiologist imports the real scanner series in ../shared/data.
+    env: { NEUROWARD_DATA_DIR: dataDir, NEUROWARD_DEMO: 'true', NEUROWARD_IDLE_LOCK_MINUTES: '10', NEUROWARD_IMPORT_ROOTS: path.resolve('../shared/data') },
   },
 });

@@ -1,10 +1,13 @@
 /**
- * NIfTI-1 reading and writing (.nii and .nii.gz), without dependencies beyond node:zlib.
+ * NIfTI-1 reading and writing (.nii and .nii.gz).
  *
  * Reading: single-file NIfTI-1 ('n+1'), either byte order, datatypes uint8, int8, int16, uint16, int32,
  * uint32, float32 and float64; scl_slope/scl_inter applied as the standard says (slope 0 or not finite
  * means "no scaling"); the affine is the sform when sform_code > 0, else the qform when qform_code > 0,
- * else the standard's "method 1" diag(pixdim).
+ * else the standard's "method 1" diag(pixdim). The header is decoded and the voxel bytes are cut out by
+ * nifti-reader-js (isNIFTI1, readHeader, readImage); what that package gets wrong or lacks is done here,
+ * each place saying why: the sizeof_hdr check (for the NIfTI-2 and sizeof messages), the magic's closing
+ * NUL, the text fields, srow, the affine, image extents it does not compute, gzip detection and gunzip.
  *
  * Writing: NIfTI-1 single file, little-endian, float32 or uint8, sform and qform both set from the affine
  * (code 1, scanner), gzip when the name ends in .gz. A vector or RGB map is written as a 4-D image whose
@@ -20,6 +23,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, createGzip, gunzip } from 'node:zlib';
+import { NIFTI1, isNIFTI1, readHeader, readImage } from 'nifti-reader-js';
 import { ImagingInputError } from './types.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -111,63 +115,98 @@ export interface WriteNiftiOptions {
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * A C string of a fixed-size header field: up to the first NUL. (nifti-reader-js's text fields drop the NULs
+ * and keep what follows them, so leftover bytes after the terminator end up in the string.)
+ */
 function readString(buf: Buffer, start: number, length: number): string {
   const bytes = buf.subarray(start, start + length);
   const end = bytes.indexOf(0);
   return bytes.subarray(0, end < 0 ? bytes.length : end).toString('latin1');
 }
 
-/** Decode the 348-byte NIfTI-1 header; throws ImagingInputError naming `file` when it is not one. */
-export function parseNiftiHeader(buf: Buffer, file: string): NiftiHeader {
-  if (buf.length < 348) throw new ImagingInputError(`${file}: too short to be a NIfTI file (${buf.length} bytes)`, file);
-  let le: boolean;
-  const sizeLe = buf.readInt32LE(0);
-  const sizeBe = buf.readInt32BE(0);
-  if (sizeLe === 348) le = true;
-  else if (sizeBe === 348) le = false;
-  else if (sizeLe === 540 || sizeBe === 540)
-    throw new ImagingInputError(`${file}: NIfTI-2 is not supported (only NIfTI-1)`, file);
-  else throw new ImagingInputError(`${file}: not a NIfTI-1 file (sizeof_hdr is ${sizeLe})`, file);
-
-  const i16 = (o: number) => (le ? buf.readInt16LE(o) : buf.readInt16BE(o));
-  const f32 = (o: number) => (le ? buf.readFloatLE(o) : buf.readFloatBE(o));
-  const magic = readString(buf, 344, 4);
-  if (magic !== 'n+1') {
-    if (magic === 'ni1')
-      throw new ImagingInputError(`${file}: a .hdr/.img pair is not supported; convert it to a single .nii`, file);
-    throw new ImagingInputError(`${file}: bad NIfTI-1 magic '${magic}'`, file);
-  }
-  const dim = Array.from({ length: 8 }, (_, k) => i16(40 + 2 * k));
-  const pixdim = Array.from({ length: 8 }, (_, k) => f32(76 + 4 * k));
-  const srowAt = (o: number) => [f32(o), f32(o + 4), f32(o + 8), f32(o + 12)];
-  return {
-    littleEndian: le,
-    dim,
-    pixdim,
-    datatypeCode: i16(70),
-    bitpix: i16(72),
-    voxOffset: f32(108),
-    sclSlope: f32(112),
-    sclInter: f32(116),
-    intentCode: i16(68),
-    intentName: readString(buf, 328, 16),
-    intentP: [f32(56), f32(60), f32(64)],
-    qformCode: i16(252),
-    sformCode: i16(254),
-    quatern: [f32(256), f32(260), f32(264)],
-    qoffset: [f32(268), f32(272), f32(276)],
-    srow: [srowAt(280), srowAt(296), srowAt(312)],
-    xyztUnits: buf[123]!,
-    dimInfo: buf[39]!,
-    calMax: f32(124),
-    calMin: f32(128),
-    description: readString(buf, 148, 80),
-    auxFile: readString(buf, 228, 24),
-    magic,
-  };
+/** Our header and nifti-reader-js's (which its readImage takes). */
+interface ParsedHeader {
+  header: NiftiHeader;
+  nrj: NIFTI1;
 }
 
-/** The qform as a 4×4 matrix (NIfTI-1 "method 2"), as nifti1_io's nifti_quatern_to_mat44. */
+function parseHeader(buf: Buffer, file: string): ParsedHeader {
+  if (buf.length < 348) throw new ImagingInputError(`${file}: too short to be a NIfTI file (${buf.length} bytes)`, file);
+  // nifti-reader-js's NIFTI1 checks sizeof_hdr = 348 too, but its error says neither what it found nor that
+  // 540 is NIfTI-2 (its isNIFTI2 looks only at the 'n+2' magic), so this check stays here for the messages.
+  const sizeLe = buf.readInt32LE(0);
+  const sizeBe = buf.readInt32BE(0);
+  if (sizeLe !== 348 && sizeBe !== 348) {
+    if (sizeLe === 540 || sizeBe === 540)
+      throw new ImagingInputError(`${file}: NIfTI-2 is not supported (only NIfTI-1)`, file);
+    throw new ImagingInputError(`${file}: not a NIfTI-1 file (sizeof_hdr is ${sizeLe})`, file);
+  }
+
+  // nifti-reader-js wants an ArrayBuffer; it gets a copy of the 348-byte header alone, so a large file is not
+  // copied and the extensions are not parsed (this reader ignores them, and nifti-reader-js throws on a
+  // malformed one where nibabel and nifti1_io read the image).
+  const ab = new Uint8Array(buf.subarray(0, 348)).buffer;
+  // isNIFTI1 compares the magic's first 3 bytes; the magic is 'n+1\0' (or 'ni1\0' for a .hdr/.img pair), and
+  // nifti1_io and nibabel both require the closing NUL, so that is checked here.
+  if (!(isNIFTI1(ab) && buf[347] === 0)) {
+    if (isNIFTI1(ab, true) && buf[347] === 0)
+      throw new ImagingInputError(`${file}: a .hdr/.img pair is not supported; convert it to a single .nii`, file);
+    throw new ImagingInputError(`${file}: bad NIfTI-1 magic '${readString(buf, 344, 4)}'`, file);
+  }
+  let nrj: NIFTI1;
+  try {
+    const h = readHeader(ab);
+    if (!(h instanceof NIFTI1)) throw new Error('not a NIfTI-1 header');
+    nrj = h;
+  } catch (err) {
+    throw new ImagingInputError(`${file}: cannot decode the NIfTI-1 header (${(err as Error).message})`, file);
+  }
+
+  // srow_x/y/z are not fields of nifti-reader-js's header: it copies them into its `affine` only when it
+  // picks the sform over the qform (by a rule of its own, see decodeNifti), so they are read here.
+  const le = nrj.littleEndian;
+  const srowAt = (o: number) => [0, 4, 8, 12].map((k) => (le ? buf.readFloatLE(o + k) : buf.readFloatBE(o + k)));
+  const header: NiftiHeader = {
+    littleEndian: le,
+    dim: nrj.dims,
+    pixdim: nrj.pixDims,
+    datatypeCode: nrj.datatypeCode,
+    bitpix: nrj.numBitsPerVoxel,
+    voxOffset: nrj.vox_offset,
+    sclSlope: nrj.scl_slope,
+    sclInter: nrj.scl_inter,
+    intentCode: nrj.intent_code,
+    intentName: readString(buf, 328, 16),
+    intentP: [nrj.intent_p1, nrj.intent_p2, nrj.intent_p3],
+    qformCode: nrj.qform_code,
+    sformCode: nrj.sform_code,
+    quatern: [nrj.quatern_b, nrj.quatern_c, nrj.quatern_d],
+    qoffset: [nrj.qoffset_x, nrj.qoffset_y, nrj.qoffset_z],
+    srow: [srowAt(280), srowAt(296), srowAt(312)],
+    xyztUnits: nrj.xyzt_units,
+    dimInfo: nrj.dim_info,
+    calMax: nrj.cal_max,
+    calMin: nrj.cal_min,
+    description: readString(buf, 148, 80),
+    auxFile: readString(buf, 228, 24),
+    magic: nrj.magic,
+  };
+  return { header, nrj };
+}
+
+/** Decode the 348-byte NIfTI-1 header; throws ImagingInputError naming `file` when it is not one. */
+export function parseNiftiHeader(buf: Buffer, file: string): NiftiHeader {
+  return parseHeader(buf, file).header;
+}
+
+/**
+ * The qform as a 4×4 matrix (NIfTI-1 "method 2"), as nifti1_io's nifti_quatern_to_mat44 and nibabel.
+ * nifti-reader-js's header.affine is not used for this: it takes a = sqrt(1 − (b² + c² + d²)), which is NaN
+ * when float32 rounding puts b² + c² + d² just above 1 (a 180° rotation; nifti1_io and nibabel take a = 0
+ * and renormalise), uses pixdim[0] itself as qfac instead of its sign, and keeps non-positive voxel sizes
+ * (nifti1_io takes 1).
+ */
 export function qformToAffine(
   quatern: readonly number[],
   qoffset: readonly number[],
@@ -299,8 +338,19 @@ export function affineToQform(affine: Affine): {
   };
 }
 
+/**
+ * Whether `buf` is gzip data (1f 8b). Not nifti-reader-js's isCompressed: it answers yes when either byte
+ * matches (so a foreign file starting 1f would be reported as corrupt gzip instead of not NIfTI), and throws
+ * a RangeError on a file shorter than 2 bytes.
+ */
 function isGzip(buf: Buffer): boolean {
   return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+}
+
+/** How many bytes nifti-reader-js's readImage cuts out for `h` (its formula: dim[0], dim[6] and dim[7] play no part). */
+function readImageExtent(h: NIFTI1): number {
+  const d = h.dims;
+  return d[1]! * d[2]! * d[3]! * (d[4] === 0 ? 1 : d[4]!) * (d[5] === 0 ? 1 : d[5]!) * (h.numBitsPerVoxel / 8);
 }
 
 /** Read a NIfTI-1 .nii or .nii.gz. Throws ImagingInputError naming the file for anything it cannot read. */
@@ -312,6 +362,10 @@ export async function readNifti(file: string, options: ReadNiftiOptions = {}): P
     throw new ImagingInputError(`${file}: cannot read (${(err as Error).message})`, file);
   }
   if (isGzip(raw)) {
+    // node:zlib, not nifti-reader-js's decompress (fflate) or decompressAsync (DecompressionStream): on the
+    // 13.6 MB Siemens mosaic series gzipped, zlib took 56–81 ms, fflate 121–144 ms and DecompressionStream
+    // 64–80 ms (best of 11, two runs), and fflate runs on this thread, which in Electron's main process
+    // freezes the app; zlib runs on the libuv pool.
     try {
       raw = await gunzipAsync(raw);
     } catch (err) {
@@ -323,7 +377,7 @@ export async function readNifti(file: string, options: ReadNiftiOptions = {}): P
 
 /** Decode an uncompressed NIfTI-1 file held in memory. */
 export function decodeNifti(raw: Buffer, file: string, options: ReadNiftiOptions = {}): NiftiImage {
-  const header = parseNiftiHeader(raw, file);
+  const { header, nrj } = parseHeader(raw, file);
   const ndim = header.dim[0]!;
   if (!(ndim >= 1 && ndim <= 7)) throw new ImagingInputError(`${file}: bad dim[0] = ${ndim}`, file);
   const dims = header.dim.slice(1, 1 + ndim);
@@ -343,18 +397,36 @@ export function decodeNifti(raw: Buffer, file: string, options: ReadNiftiOptions
       file,
     );
 
-  // A typed view of the voxel bytes in host byte order (copying only when misaligned or byte-swapped).
-  let bytes = raw.subarray(offset, offset + byteLength);
-  const swap = header.littleEndian !== HOST_LITTLE_ENDIAN && type.bytes > 1;
-  if (swap || bytes.byteOffset % type.bytes !== 0) {
-    const copy = new Uint8Array(byteLength); // own, aligned copy
-    copy.set(bytes);
-    bytes = Buffer.from(copy.buffer, 0, byteLength);
-    if (swap) {
-      if (type.bytes === 2) bytes.swap16();
-      else if (type.bytes === 4) bytes.swap32();
-      else bytes.swap64();
+  // The voxel bytes. nifti-reader-js's readImage copies dims[1]·dims[2]·dims[3]·(dims[4] or 1)·(dims[5] or 1)
+  // ·bitpix/8 bytes from vox_offset as stored, out of an ArrayBuffer holding the whole file: it ignores
+  // dim[0] (a 2-D image with dim[3] = 0 comes out empty, leftover dims beyond dim[0] are multiplied in),
+  // drops dim[6] and dim[7], trusts bitpix over the datatype, takes a vox_offset below 352 or fractional
+  // as it is, and returns whatever is there when the file is short. So it is used when its extent is this
+  // image's (checked before and after), and otherwise the bytes are a view of `raw`, copied only when they
+  // must be byte-swapped or are misaligned for their type.
+  let bytes: Uint8Array | undefined;
+  let own = false;
+  const whole = raw.buffer;
+  if (raw.byteOffset === 0 && whole instanceof ArrayBuffer && nrj.vox_offset === offset && readImageExtent(nrj) === byteLength) {
+    const cut = readImage(nrj, whole);
+    if (cut.byteLength === byteLength) {
+      bytes = new Uint8Array(cut);
+      own = true;
     }
+  }
+  const swap = header.littleEndian !== HOST_LITTLE_ENDIAN && type.bytes > 1;
+  if (!bytes) {
+    bytes = raw.subarray(offset, offset + byteLength);
+    if (swap || bytes.byteOffset % type.bytes !== 0) {
+      bytes = new Uint8Array(bytes); // own, aligned copy
+      own = true;
+    }
+  }
+  if (swap) {
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, byteLength); // `bytes` is our own copy here
+    if (type.bytes === 2) b.swap16();
+    else if (type.bytes === 4) b.swap32();
+    else b.swap64();
   }
   const ab = bytes.buffer;
   const bo = bytes.byteOffset;
@@ -369,17 +441,26 @@ export function decodeNifti(raw: Buffer, file: string, options: ReadNiftiOptions
     case 'float32': src = new Float32Array(ab, bo, count); break;
     case 'float64': src = new Float64Array(ab, bo, count); break;
   }
-  const data = new Float32Array(options.shared ? new SharedArrayBuffer(count * 4) : new ArrayBuffer(count * 4));
   const slope = header.sclSlope;
   const inter = Number.isFinite(header.sclInter) ? header.sclInter : 0;
-  if (Number.isFinite(slope) && slope !== 0 && !(slope === 1 && inter === 0)) {
-    for (let i = 0; i < count; i++) data[i] = src[i]! * slope + inter;
-  } else if (src instanceof Float32Array) {
-    data.set(src);
+  const scaled = Number.isFinite(slope) && slope !== 0 && !(slope === 1 && inter === 0);
+  let data: Float32Array;
+  if (!scaled && own && !options.shared && src instanceof Float32Array && bo === 0 && ab.byteLength === count * 4) {
+    data = src; // our own copy already is the result (its ArrayBuffer holds exactly the voxels)
   } else {
-    for (let i = 0; i < count; i++) data[i] = src[i]!;
+    data = new Float32Array(options.shared ? new SharedArrayBuffer(count * 4) : new ArrayBuffer(count * 4));
+    if (scaled) {
+      for (let i = 0; i < count; i++) data[i] = src[i]! * slope + inter;
+    } else if (src instanceof Float32Array) {
+      data.set(src);
+    } else {
+      for (let i = 0; i < count; i++) data[i] = src[i]!;
+    }
   }
 
+  // The affine is computed here rather than taken from nifti-reader-js's header.affine: that one prefers the
+  // qform whenever qform_code > sform_code (nibabel, FSL and this reader take the sform whenever
+  // sform_code > 0), and its qform matrix differs from nifti1_io's (see qformToAffine).
   let affine: Affine;
   if (header.sformCode > 0) affine = [header.srow[0].slice(), header.srow[1].slice(), header.srow[2].slice(), [0, 0, 0, 1]];
   else if (header.qformCode > 0) affine = qformToAffine(header.quatern, header.qoffset, header.pixdim);

@@ -9,6 +9,7 @@ import { fetchStudies, resetViewForStudy, useViewer, watchImports } from '../../
 import { ImportPanel } from './ImportPanel.js';
 import { StudiesList } from './StudiesList.js';
 import { StudyView } from './StudyView.js';
+import { dropVolumesExcept } from './volumes.js';
 
 export function ViewerArea() {
   const session = useSession((s) => s.session);
@@ -25,6 +26,7 @@ export function ViewerArea() {
 
   useEffect(() => {
     resetViewForStudy();
+    dropVolumesExcept(studyId);
   }, [studyId]);
 
   return (

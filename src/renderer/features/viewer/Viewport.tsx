@@ -5,7 +5,7 @@
  * Slice, window/level, overlay and opacity come in as props (the store owns them); zoom and pan live
  * in the renderer's camera and are driven through the imperative handle (toolbar) or the mouse.
  */
-import { useCallback, useEffect, useImperativeHandle, useRef, useState, type Ref } from 'react';
+import { useCallback, useEffect, useImperativeHandle, useRef, useState, type KeyboardEvent, type PointerEvent, type Ref } from 'react';
 import { CpuRenderer } from './cpu-renderer.js';
 import { paintOverlay } from './paint.js';
 import { probeWebGl2, toDevicePixels, type OverlayInput, type RenderBackend, type SliceRenderer, type Voi } from './renderer.js';
@@ -239,7 +239,7 @@ export function Viewport(props: ViewportProps) {
   }, []);
 
   const drag = useRef<{ id: number; kind: 'window' | 'pan'; x: number; y: number } | null>(null);
-  const onPointerDown = (e: React.PointerEvent<HTMLDivElement>) => {
+  const onPointerDown = (e: PointerEvent<HTMLDivElement>) => {
     if (e.button !== 0 && e.button !== 1 && e.button !== 2) return;
     e.preventDefault();
     e.currentTarget.focus();
@@ -247,7 +247,7 @@ export function Viewport(props: ViewportProps) {
     drag.current = { id: e.pointerId, kind, x: e.clientX, y: e.clientY };
     e.currentTarget.setPointerCapture(e.pointerId);
   };
-  const onPointerMove = (e: React.PointerEvent<HTMLDivElement>) => {
+  const onPointerMove = (e: PointerEvent<HTMLDivElement>) => {
     const d = drag.current;
     if (!d || d.id !== e.pointerId) return;
     const dx = e.clientX - d.x;
@@ -258,10 +258,10 @@ export function Viewport(props: ViewportProps) {
     if (d.kind === 'pan') renderer?.panBy(dx, dy);
     else props.onWindowDrag(dx, dy);
   };
-  const endDrag = (e: React.PointerEvent<HTMLDivElement>) => {
+  const endDrag = (e: PointerEvent<HTMLDivElement>) => {
     if (drag.current?.id === e.pointerId) drag.current = null;
   };
-  const onKeyDown = (e: React.KeyboardEvent<HTMLDivElement>) => {
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     const step = { ArrowUp: 1, ArrowRight: 1, PageUp: 5, ArrowDown: -1, ArrowLeft: -1, PageDown: -5 }[e.key];
     if (step !== undefined) {
       e.preventDefault();

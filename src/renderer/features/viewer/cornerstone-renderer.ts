@@ -145,7 +145,7 @@ class CornerstoneRenderer implements SliceRenderer {
   private readonly offLost: () => void;
   private destroyed = false;
 
-  constructor(private readonly element: HTMLDivElement) {
+  constructor(element: HTMLDivElement) {
     const caps = getRenderingCapabilities();
     this.detail = `WebGL2 · ${caps.renderer || 'unknown GPU'}${caps.softwareRasterizer ? ' (software)' : ''}`;
     this.engine = new RenderingEngine(`neuroward-engine-${++engineCount}`);
@@ -156,7 +156,6 @@ class CornerstoneRenderer implements SliceRenderer {
       defaultOptions: { background: [0, 0, 0] as Types.Point3 },
     });
     this.viewport = this.engine.getViewport<Types.IVolumeViewport>(this.viewportId);
-    Reflect.set(window, '__nwDebug', { renderer: this, viewport: this.viewport, cache, utilities, caps: getRenderingCapabilities() }); // DEBUG-REMOVE
     const onRendered = () => {
       for (const l of this.rendered) l();
     };
@@ -185,6 +184,10 @@ class CornerstoneRenderer implements SliceRenderer {
     const overlayId = overlay && overlay.def.style.kind === 'scalar' ? ensureVolume(overlay.volume) : null;
     if (overlayId) inputs.push(overlayInput(overlayId, volume.geometry.spacing));
     await this.guard(() => this.viewport.setVolumes(inputs));
+    // Only what is on screen stays in Cornerstone's cache (a DWI series can have hundreds of volumes).
+    const previousBase = this.baseId;
+    if (newGrid) purgeCornerstoneVolumes(volume.studyId);
+    else if (previousBase && previousBase !== baseId && previousBase !== overlayId) cache.removeVolumeLoadObject(previousBase);
     this.base = volume;
     this.baseId = baseId;
     this.overlayId = overlayId;
@@ -208,6 +211,7 @@ class CornerstoneRenderer implements SliceRenderer {
     const wanted = overlay && overlay.def.style.kind === 'scalar' && this.base ? ensureVolume(overlay.volume) : null;
     if (this.overlayId && this.overlayId !== wanted) {
       this.viewport.removeVolumeActors([this.overlayId]);
+      if (this.overlayId !== this.baseId) cache.removeVolumeLoadObject(this.overlayId);
       this.overlayId = null;
     }
     if (wanted && overlay && this.overlayId !== wanted) {
@@ -302,6 +306,8 @@ class CornerstoneRenderer implements SliceRenderer {
     } catch {
       // Destroying after a lost context may throw inside vtk; nothing is left to release.
     }
+    // The decoded volumes stay in volumes.ts; Cornerstone's copies and textures go with the viewport.
+    purgeCornerstoneVolumes(null);
   }
 
   /**
@@ -355,8 +361,8 @@ export async function createCornerstoneRenderer(element: HTMLDivElement): Promis
   return new CornerstoneRenderer(element);
 }
 
-/** Frees Cornerstone's copies of a study's volumes (or of all studies). */
-export function purgeCornerstoneVolumes(exceptStudyId: string | null): void {
+/** Frees Cornerstone's copies of every study's volumes but `exceptStudyId`'s (all when null). */
+function purgeCornerstoneVolumes(exceptStudyId: string | null): void {
   for (const id of [...cache.getVolumes().map((v) => v.volumeId)]) {
     if (id.startsWith(VOLUME_UID_PREFIX) && (exceptStudyId === null || !id.startsWith(`${VOLUME_UID_PREFIX}${exceptStudyId}_`))) {
       cache.removeVolumeLoadObject(id);

@@ -82,7 +82,8 @@ export function loadedFrom(v: VolumeData): LoadedVolume {
   return { studyId: v.studyId, key: v.key, components: v.components, data, range, geometry, autoRange: robustRange(data, v.components, range) };
 }
 
-const MAX_CACHED = 16;
+/** Decoded volumes kept in memory (a 256×256×60 float volume is 15 MB). */
+const MAX_CACHED = 10;
 const cache = new Map<string, Promise<LoadedVolume>>();
 
 /** Loads one volume of a study (cached). Rejects with the ApiError of the call. */
