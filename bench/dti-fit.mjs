@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// Builds bench/dti-fit.ts with esbuild into a temporary folder and runs it: `node bench/dti-fit.mjs [--dims=96x96x60] [--workers=2] [--repeats=3] [--keep]`.
+// Builds bench/dti-fit.ts with esbuild into build/ (inside the project, so its node_modules resolve) and runs it: `node bench/dti-fit.mjs [--dims=96x96x60] [--workers=2] [--repeats=3] [--keep]`.
 import { build } from 'esbuild';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const out = await mkdtemp(path.join(tmpdir(), 'nw-bench-build-'));
+await mkdir(path.join(root, 'build'), { recursive: true });
+const out = await mkdtemp(path.join(root, 'build', 'bench-'));
 try {
   const outfile = path.join(out, 'dti-fit.mjs');
   await build({

@@ -52,7 +52,7 @@ export type Handler<C extends ChannelName> = SyncHandler<C> | AsyncHandler<C>;
 export type HandlerTable = { [C in ChannelName]: Handler<C> };
 
 /** Calls that are not a person at work: they must not hold off the idle lock. */
-const PASSIVE_CHANNELS: ReadonlySet<ChannelName> = new Set(['app.status', 'system.connectivity']);
+const PASSIVE_CHANNELS: ReadonlySet<ChannelName> = new Set(['app.status', 'system.connectivity', 'imaging.jobs']);
 /** The only things a user who must change their password may do first. */
 const BEFORE_PASSWORD_CHANGE: ReadonlySet<ChannelName> = new Set(['app.status', 'auth.changePassword', 'auth.signOut', 'auth.lock', 'auth.unlock', 'auth.touch', 'auth.resume', 'auth.signIn']);
 
