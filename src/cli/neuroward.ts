@@ -15,6 +15,7 @@ import { SHELL_PRAGMAS } from '../main/store/database.js';
 import { defaultImagingEngines } from '../main/imaging/engines.js';
 import { ImagingInputError } from '../main/imaging/types.js';
 import { dtiFit, dtiInfo } from './dti.js';
+import { SCENARIOS, simulateWard, type Scenario } from './simulate-ward.js';
 
 const HELP = `neuroward ${appVersion()}: NeuroWard clinical workstation, command line
 
@@ -27,6 +28,10 @@ Usage:
   neuroward dti fit <dicom-dir | file.nii[.gz]> --out DIR [--no-mask] [--series UID] [--bval F --bvec F]
                                        fit tensors; writes fa, md, ad, rd, v1, colour-fa, mask (.nii.gz)
                                        and summary.json into DIR
+  neuroward simulate-ward --broker URL --beds N --interval SECONDS [--scenario NAME] [--ward W]
+                         [--duration SECONDS] [--drift-seconds S] [--username U --password P]
+                                       simulated bedside monitors; scenarios: stable, deteriorating,
+                                       dropout, malformed, burst
   neuroward store key                  print the SQLCipher pragmas (raw key) that open the store in
                                        Debian's \`sqlcipher\` shell, for recovery by IT (audited)
   neuroward --version                  print the version
@@ -137,6 +142,39 @@ async function storeKey(config: AppConfig): Promise<number> {
   }
 }
 
+function numberOption(args: string[], name: string, fallback: number, min: number, max: number): number {
+  const raw = option(args, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) throw new UsageError(`${name} takes a number from ${min} to ${max}`);
+  return value;
+}
+
+async function simulate(args: string[]): Promise<number> {
+  const broker = option(args, '--broker');
+  if (!broker) throw new UsageError('neuroward simulate-ward needs --broker URL (e.g. mqtt://127.0.0.1:1883)');
+  const scenario = option(args, '--scenario') ?? 'stable';
+  if (!(SCENARIOS as readonly string[]).includes(scenario)) throw new UsageError(`--scenario is one of ${SCENARIOS.join(', ')}`);
+  const ward = option(args, '--ward') ?? 'A';
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(ward)) throw new UsageError('--ward takes letters, digits, _ and - (at most 32)');
+  const options = {
+    broker,
+    ward,
+    scenario: scenario as Scenario,
+    beds: numberOption(args, '--beds', 10, 1, 10_000),
+    intervalSeconds: numberOption(args, '--interval', 1, 0.05, 3600),
+    durationSeconds: numberOption(args, '--duration', 0, 0, 86_400),
+    driftSeconds: numberOption(args, '--drift-seconds', 120, 1, 86_400),
+    username: option(args, '--username'),
+    password: option(args, '--password'),
+    log: (line: string) => process.stderr.write(`${line}\n`),
+  };
+  console.log(`simulating ${options.beds} beds on ward ${ward} (${scenario}) every ${options.intervalSeconds} s → ${broker}`);
+  const result = await simulateWard(options);
+  console.log(`published ${result.published} readings${result.malformed ? ` and ${result.malformed} malformed messages` : ''}`);
+  return 0;
+}
+
 /** `dti` works on files alone: no store, no passphrase. */
 async function dti(command: string | undefined, args: string[]): Promise<number> {
   const input = args.find((a, i) => !a.startsWith('--') && !['--out', '--series', '--bval', '--bvec'].includes(args[i - 1] ?? ''));
@@ -168,6 +206,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const [group, command] = argv;
   if (group === 'dti') return dti(command, argv.slice(2));
+  if (group === 'simulate-ward') return simulate(argv.slice(1));
   const config = loadConfig(argv, process.env);
   if (group === 'audit' && command === 'verify') return auditVerify(config, argv.includes('--json'));
   if (group === 'audit' && command === 'export') {

@@ -214,6 +214,68 @@ export type VolumeData = z.infer<typeof volumeDataSchema>;
 
 const pathSchema = z.string().trim().min(1, 'required').max(4096);
 
+const vitalsSchema = z.object({
+  ts: isoTime,
+  hr: z.number().nullable(),
+  spo2: z.number().nullable(),
+  rr: z.number().nullable(),
+  tempC: z.number().nullable(),
+  sbp: z.number().nullable(),
+  dbp: z.number().nullable(),
+  acvpu: z.enum(['A', 'C', 'V', 'P', 'U']).nullable(),
+  o2: z.boolean().nullable(),
+});
+export type Vitals = z.infer<typeof vitalsSchema>;
+
+export const news2ViewSchema = z.object({
+  aggregate: z.number().int(),
+  risk: z.enum(['low', 'low-medium', 'medium', 'high']),
+  complete: z.boolean(),
+  anySingleThree: z.boolean(),
+  /** What the score asks of the ward (RCP chart 4), e.g. "Minimum 1-hourly; urgent ward-based response". */
+  response: z.string(),
+});
+
+export const bedViewSchema = z.object({
+  /** `<ward>/<bed>` as in the MQTT topic. */
+  key: z.string(),
+  ward: z.string(),
+  bed: z.string(),
+  patientRef: z.string().nullable(),
+  latest: vitalsSchema.nullable(),
+  news2: news2ViewSchema.nullable(),
+  /** The last hour, one point per minute (latest value in that minute; null where nothing arrived). */
+  trend: z.object({ hr: z.array(z.number().nullable()), spo2: z.array(z.number().nullable()), rr: z.array(z.number().nullable()), sbp: z.array(z.number().nullable()) }),
+  /** Technical conditions of this bed now (no data, device fault, impossible value). */
+  technical: z.array(z.string()),
+});
+export type BedView = z.infer<typeof bedViewSchema>;
+
+export const alarmViewSchema = z.object({
+  id: z.string(),
+  /** null: the whole ward (monitoring lost). */
+  bedKey: z.string().nullable(),
+  kind: z.enum(['physiological', 'technical']),
+  condition: z.string(),
+  priority: z.enum(['high', 'medium', 'low']),
+  state: z.enum(['active', 'latched']),
+  message: z.string(),
+  raisedAt: isoTime,
+  acknowledged: z.object({ by: z.string(), reason: z.string(), at: isoTime }).nullable(),
+  pausedUntil: isoTime.nullable(),
+  escalationLevel: z.number().int(),
+});
+export type AlarmView = z.infer<typeof alarmViewSchema>;
+
+export const wardBoardSchema = z.object({
+  beds: z.array(bedViewSchema),
+  /** Sorted by priority, unacknowledged first. */
+  alarms: z.array(alarmViewSchema),
+  link: z.object({ up: z.boolean(), since: isoTime.nullable(), broker: z.string() }),
+  counters: z.object({ accepted: z.number().int(), rejected: z.record(z.string(), z.number().int()) }),
+});
+export type WardBoard = z.infer<typeof wardBoardSchema>;
+
 const empty = z.strictObject({});
 const ok = z.object({ ok: z.literal(true) });
 
@@ -406,6 +468,26 @@ export const channels = {
     permission: 'imaging:read',
     audit: 'imaging.read',
   }),
+
+  'ward.board': channel({ request: empty, response: wardBoardSchema, permission: 'vitals:read', audit: 'vitals.read' }),
+  'ward.bedHistory': channel({
+    request: z.strictObject({ bedKey: z.string().max(70), minutes: z.number().int().min(1).max(1440).default(60) }),
+    response: z.object({ bedKey: z.string(), readings: z.array(vitalsSchema.extend({ news2: z.number().int().nullable() })) }),
+    permission: 'vitals:read',
+    audit: 'vitals.read',
+  }),
+  'alarms.acknowledge': channel({
+    request: z.strictObject({ alarmId: z.string().max(200), reason: z.string().trim().min(3, 'say why in a few words').max(300) }),
+    response: alarmViewSchema,
+    permission: 'alarms:acknowledge',
+    audit: 'alarm.acknowledge',
+  }),
+  'alarms.pause': channel({
+    request: z.strictObject({ alarmId: z.string().max(200), reason: z.string().trim().min(3, 'say why in a few words').max(300), seconds: z.number().int().min(10).max(120) }),
+    response: alarmViewSchema,
+    permission: 'alarms:acknowledge',
+    audit: 'alarm.pause',
+  }),
 } as const satisfies Record<string, ChannelDef>;
 
 export type Channels = typeof channels;
@@ -431,6 +513,8 @@ export const events = {
   'connectivity.changed': connectivitySchema,
   /** Progress and outcome of an import started from this window. */
   'imaging.job': imagingJobSchema,
+  /** At most once a second: beds that changed and, when they changed, all active alarms. */
+  'ward.update': z.object({ beds: z.array(bedViewSchema), alarms: z.array(alarmViewSchema).nullable(), link: wardBoardSchema.shape.link }),
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.output<(typeof events)[E]>;

@@ -47,6 +47,10 @@ function example(channel: ChannelName, username: string): unknown {
     'imaging.jobs': {},
     'imaging.studies': {},
     'imaging.volume': { studyId: '00000000-0000-4000-8000-000000000000', volume: 'fa' },
+    'ward.board': {},
+    'ward.bedHistory': { bedKey: 'A/1', minutes: 5 },
+    'alarms.acknowledge': { alarmId: 'A/1/no-data/0', reason: 'checked the patient' },
+    'alarms.pause': { alarmId: 'A/1/no-data/0', reason: 'repositioning probe', seconds: 60 },
     'audit.list': { limit: 5 },
     'audit.verify': {},
   };

@@ -17,7 +17,8 @@ export function tempDir(prefix = 'nw-test-'): string {
 
 export function testConfig(overrides: Partial<AppConfig> = {}, env: NodeJS.ProcessEnv = {}): AppConfig {
   const dataDir = overrides.dataDir ?? tempDir();
-  const config = loadConfig(['--data-dir', dataDir], { HOME: os.homedir(), ...env });
+  // Each test app's embedded broker takes a free port, so test files can run side by side.
+  const config = loadConfig(['--data-dir', dataDir], { HOME: os.homedir(), NEUROWARD_MQTT_PORT: '0', ...env });
   return { ...config, ...overrides, dataDir };
 }
 

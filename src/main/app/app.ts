@@ -14,6 +14,8 @@ import { ConnectivityMonitor } from '../fhir/connectivity.js';
 import { Outbox } from '../store/outbox.js';
 import { ImagingService, type ImagingEngines } from '../imaging/imaging-service.js';
 import { defaultImagingEngines } from '../imaging/engines.js';
+import { WardService } from '../vitals/ward-service.js';
+import { roleHasPermission } from '../../shared/roles.js';
 
 export interface CreateAppOptions {
   config: AppConfig;
@@ -70,6 +72,29 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     log,
   });
 
+  const ward = new WardService({
+    mqttUrl: config.mqttUrl,
+    embeddedPort: config.mqttEmbeddedPort,
+    clientSeed: config.dataDir,
+    now,
+    log,
+    broadcast: (update) => {
+      for (const connection of connections.values()) {
+        const session = sessions.forConnection(connection.id);
+        if (session && !session.locked && roleHasPermission(session.role, 'vitals:read')) connection.send('ward.update', update);
+      }
+    },
+  });
+  let wardStarting: Promise<void> | null = null;
+  const startWard = () => {
+    if (!store.ready || wardStarting) return;
+    wardStarting = ward.start(store.db).catch((error: unknown) => {
+      log(`ward monitoring could not start: ${(error as Error).message}`);
+      wardStarting = null;
+    });
+  };
+  startWard();
+
   const handlers = createHandlers({
     config,
     host,
@@ -79,6 +104,8 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     connectivity,
     liveConnections,
     imaging,
+    ward,
+    onStoreReady: startWard,
     now,
     announce: (lines) => {
       for (const line of lines) (options.announce ?? console.log)(line);
@@ -97,10 +124,14 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   );
   if (config.demo) startupNotes.push('demo: synthetic demo data will be loaded at first-run setup (records marked SYNTHETIC)');
   if (config.fhirServers.length === 0) startupNotes.push('FHIR: no server configured: changes queue in the outbox');
+  startupNotes.push(config.mqttUrl ? `vitals: subscribing to ${config.mqttUrl}` : `vitals: embedded MQTT broker on mqtt://127.0.0.1:${config.mqttEmbeddedPort || '(free port)'} once the store is open`);
 
   return {
     host,
     startupNotes,
+    get vitalsBrokerUrl() {
+      return ward.brokerUrl;
+    },
     dispatch: (connection, channel, payload, rawBytes) => dispatcher.dispatch(connection, channel, payload, rawBytes),
     connectionOpened(connection) {
       connections.set(connection.id, connection);
@@ -114,6 +145,8 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     async close() {
       clearInterval(sessionTimer);
       await imaging.idle();
+      await wardStarting;
+      await ward.stop();
       connectivity.stop();
       store.close();
     },

@@ -54,6 +54,8 @@ export const configFileSchema = z.strictObject({
   mqtt: z
     .strictObject({
       url: z.url({ protocol: /^(mqtts?|wss?)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }).optional(),
+      /** Port of the embedded broker on 127.0.0.1 when no url is set; 0 picks a free one. */
+      embeddedPort: z.number().int().min(0).max(65535).optional(),
     })
     .optional(),
   fhir: z.strictObject({ servers: z.array(fhirServerSchema).max(16).optional() }).optional(),
@@ -81,11 +83,13 @@ export interface AppConfig {
   };
   security: { idleLockMs: number; sessionMs: number; maxFailedSignIns: number; lockoutMs: number };
   mqttUrl: string | null;
+  mqttEmbeddedPort: number;
   fhirServers: { name: string; baseUrl: string; tokenEnv: string | null }[];
   imaging: { importRoots: string[] };
 }
 
 export const DEFAULT_PORT = 4780;
+export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_PASSPHRASE_ENV = 'NEUROWARD_STORE_PASSPHRASE';
 
 /** Where Electron's app.getPath('userData') would put it, so both hosts share one store. */
@@ -114,6 +118,7 @@ const ENV_SETTINGS: { name: string; setting: string; parse: (v: string) => unkno
   { name: 'NEUROWARD_STORE_PASSPHRASE_FILE', setting: 'store.passphrase.file', parse: (v) => v },
   { name: 'NEUROWARD_IDLE_LOCK_MINUTES', setting: 'security.idleLockMinutes', parse: parseNumber },
   { name: 'NEUROWARD_MQTT_URL', setting: 'mqtt.url', parse: (v) => v },
+  { name: 'NEUROWARD_MQTT_PORT', setting: 'mqtt.embeddedPort', parse: parseNumber },
   { name: 'NEUROWARD_IMPORT_ROOTS', setting: 'imaging.importRoots', parse: (v) => v.split(path.delimiter).filter(Boolean) },
   {
     name: 'NEUROWARD_FHIR_SERVERS',
@@ -227,6 +232,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
       lockoutMs: Math.round((s.security?.lockoutMinutes ?? 15) * 60_000),
     },
     mqttUrl: s.mqtt?.url ?? null,
+    mqttEmbeddedPort: s.mqtt?.embeddedPort ?? DEFAULT_MQTT_PORT,
     imaging: {
       importRoots: (s.imaging?.importRoots ?? [os.homedir(), '/media', '/mnt'].filter((dir) => process.platform !== 'win32' || dir === os.homedir())).map((dir) => path.resolve(dir)),
     },

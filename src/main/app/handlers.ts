@@ -15,6 +15,7 @@ import { Outbox } from '../store/outbox.js';
 import { toFhirPatient } from '../fhir/resources.js';
 import type { ConnectivityMonitor } from '../fhir/connectivity.js';
 import type { ImagingService } from '../imaging/imaging-service.js';
+import type { WardService } from '../vitals/ward-service.js';
 import { StudiesRepository } from '../imaging/studies-repo.js';
 
 export interface HandlerDeps {
@@ -26,6 +27,9 @@ export interface HandlerDeps {
   connectivity: ConnectivityMonitor;
   liveConnections: ReadonlySet<string>;
   imaging: ImagingService;
+  ward: WardService;
+  /** Called once the store has just been opened or created (starts what needs it, like the ward). */
+  onStoreReady: () => void;
   now: () => Date;
   /** Lines for the console, e.g. the demo passwords printed once. */
   announce: (lines: string[]) => void;
@@ -66,6 +70,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     'store.unlock': {
       async: async (req, ctx) => {
         await store.unlock(req.passphrase);
+        deps.onStoreReady();
         return status(ctx);
       },
     },
@@ -92,6 +97,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
           }
         });
         ctx.markAudited();
+        deps.onStoreReady();
         const accounts = demo.map(({ username, role, password }) => ({ username, role, password }));
         if (accounts.length) {
           deps.announce([
@@ -331,6 +337,39 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       ctx.audit.patientId = study?.patientId ?? null;
       ctx.audit.detail = { volume: key };
       return studies.volume(req.studyId, key);
+    },
+
+    'ward.board': (_req, ctx) => {
+      const board = deps.ward.board();
+      ctx.audit.detail = { beds: board.beds.length, alarms: board.alarms.length };
+      return board;
+    },
+
+    'ward.bedHistory': (req, ctx) => {
+      ctx.audit.entityType = 'Bed';
+      ctx.audit.entityId = req.bedKey;
+      ctx.audit.detail = { minutes: req.minutes };
+      return deps.ward.history(req.bedKey, req.minutes);
+    },
+
+    'alarms.acknowledge': (req, ctx) => {
+      const session = requireSession(ctx);
+      ctx.audit.entityType = 'Alarm';
+      ctx.audit.entityId = req.alarmId;
+      ctx.audit.detail = { reason: req.reason };
+      const alarm = deps.ward.acknowledge(req.alarmId, session.displayName, req.reason);
+      ctx.audit.detail = { reason: req.reason, bed: alarm.bedKey, priority: alarm.priority, condition: alarm.condition };
+      return alarm;
+    },
+
+    'alarms.pause': (req, ctx) => {
+      const session = requireSession(ctx);
+      ctx.audit.entityType = 'Alarm';
+      ctx.audit.entityId = req.alarmId;
+      ctx.audit.detail = { reason: req.reason, seconds: req.seconds };
+      const alarm = deps.ward.pause(req.alarmId, session.displayName, req.reason, req.seconds);
+      ctx.audit.detail = { reason: req.reason, seconds: req.seconds, bed: alarm.bedKey, priority: alarm.priority, condition: alarm.condition };
+      return alarm;
     },
 
     'audit.list': (req) => repos().ledger.list(req),

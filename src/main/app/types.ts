@@ -25,6 +25,8 @@ export interface NeurowardApp {
   dispatch(connection: Connection, channel: unknown, payload: unknown, rawBytes: number): Promise<Envelope<unknown>>;
   connectionOpened(connection: Connection): void;
   connectionClosed(connectionId: string): void;
+  /** Where bedside monitors publish (the embedded broker's URL once it runs, else the configured one). */
+  readonly vitalsBrokerUrl: string | null;
   /** Human-readable lines the host prints at start (address, store state, demo accounts). */
   readonly startupNotes: string[];
   close(): Promise<void>;

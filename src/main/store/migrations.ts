@@ -129,6 +129,70 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'ward vitals: raw readings, per-minute aggregates',
+    sql: `
+      -- Accepted bedside readings (raw, kept N days). (device_id, seq) identifies a reading: the UNIQUE
+      -- constraint makes a duplicate impossible to store twice, whatever the race. The CHECKs repeat the
+      -- physically possible ranges of the v1 payload as a last guard: a bad value never reaches disk.
+      CREATE TABLE vitals_readings (
+        id INTEGER PRIMARY KEY,
+        ward TEXT NOT NULL,
+        bed TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        patient_ref TEXT,
+        ts TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        hr REAL CHECK (hr IS NULL OR hr BETWEEN 0 AND 350),
+        spo2 REAL CHECK (spo2 IS NULL OR spo2 BETWEEN 0 AND 100),
+        rr REAL CHECK (rr IS NULL OR rr BETWEEN 0 AND 120),
+        temp_c REAL CHECK (temp_c IS NULL OR temp_c BETWEEN 20 AND 45),
+        sbp REAL CHECK (sbp IS NULL OR sbp BETWEEN 0 AND 350),
+        dbp REAL CHECK (dbp IS NULL OR dbp BETWEEN 0 AND 250),
+        acvpu TEXT CHECK (acvpu IS NULL OR acvpu IN ('A','C','V','P','U')),
+        o2 INTEGER CHECK (o2 IS NULL OR o2 IN (0,1)),
+        fault TEXT,
+        UNIQUE (device_id, seq)
+      );
+      CREATE INDEX vitals_readings_bed_ts ON vitals_readings(ward, bed, ts);
+      CREATE INDEX vitals_readings_patient_ts ON vitals_readings(patient_ref, ts);
+      CREATE INDEX vitals_readings_received ON vitals_readings(received_at);
+
+      -- Per bed, per patient, per minute (UTC, 'YYYY-MM-DDTHH:MM'), kept 90 days. patient_ref '' = none.
+      CREATE TABLE vitals_minutes (
+        ward TEXT NOT NULL,
+        bed TEXT NOT NULL,
+        patient_ref TEXT NOT NULL,
+        minute TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        hr_min REAL, hr_max REAL, hr_avg REAL,
+        spo2_min REAL, spo2_max REAL, spo2_avg REAL,
+        rr_min REAL, rr_max REAL, rr_avg REAL,
+        temp_c_min REAL, temp_c_max REAL, temp_c_avg REAL,
+        sbp_min REAL, sbp_max REAL, sbp_avg REAL,
+        dbp_min REAL, dbp_max REAL, dbp_avg REAL,
+        acvpu_worst TEXT,
+        o2_any INTEGER,
+        faults INTEGER NOT NULL,
+        PRIMARY KEY (ward, bed, minute, patient_ref)
+      ) WITHOUT ROWID;
+      CREATE INDEX vitals_minutes_minute ON vitals_minutes(minute);
+
+      -- Minutes touched by readings since the last downsampling run (late readings included).
+      CREATE TABLE vitals_minutes_pending (
+        ward TEXT NOT NULL,
+        bed TEXT NOT NULL,
+        patient_ref TEXT NOT NULL,
+        minute TEXT NOT NULL,
+        PRIMARY KEY (ward, bed, minute, patient_ref)
+      ) WITHOUT ROWID;
+
+      -- Each stored reading looks up its minute's pending outbox bundle: keep that a seek, not a scan.
+      CREATE INDEX IF NOT EXISTS outbox_resource ON outbox(resource_type, resource_id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

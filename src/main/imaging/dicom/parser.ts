@@ -6,17 +6,23 @@
  * what the reader needs on top of it:
  * - a typed error (DicomParseError) that says whether a file is not DICOM, truncated, corrupt or unsupported,
  *   naming the element where the data ends (dicom-parser throws bare strings, and does not notice some
- *   truncations at all, e.g. in implicit VR data, so the parsed index is checked against the buffer);
- * - files without the 128-byte preamble (raw datasets, with or without file meta information);
- * - a transfer syntax guess when the file meta information does not name one;
+ *   truncations at all, e.g. in implicit VR data, so its index is checked against the buffer);
+ * - files without the 128-byte preamble (raw datasets, with or without file meta information), files whose
+ *   meta information names no transfer syntax (it is guessed), and deflated files: their dataset is parsed
+ *   with dicom-parser's dataset parser from the right offset (its parseDicom cannot: it needs the preamble
+ *   and a transfer syntax, and its deflate path re-parses the inflated file from byte 0, preamble included);
+ * - tolerance for padding or a stray delimiter after the items of a defined-length sequence (dicom-parser
+ *   gives up on the whole file): that sequence is read item by item here, and parsing resumes after it;
+ * - OV, SV and UV values (VRs added in 2019), which dicom-parser reads with a 2-byte length: re-read with
+ *   their 4-byte length, and parsing resumes after them;
  * - private sequences in implicit VR and sequences stored as UN with a defined length, which dicom-parser
- *   leaves unparsed (they are parsed on first access, as implicit VR little endian).
+ *   leaves unparsed (they are parsed on first access, as implicit VR little endian, like dcm2niix does).
  * Supported transfer syntaxes: implicit VR little endian, explicit VR little and big endian, and deflated
  * explicit VR little endian. Encapsulated (compressed) pixel data is recognised and reported as unsupported.
  */
 import { inflateRawSync } from 'node:zlib';
 import dicomParser from 'dicom-parser';
-import type { DataSet as RawDataSet, Element as RawElement } from 'dicom-parser';
+import type { ByteArrayParser, DataSet as RawDataSet, Element as RawElement } from 'dicom-parser';
 import { IMPLICIT_VR, TAG, tagName, tagString } from './tags.js';
 
 export const TS = {
@@ -69,6 +75,8 @@ const KNOWN_VRS = new Set([
   'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH',
   'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
 ]);
+/** VRs with a 4-byte length that dicom-parser (1.8) reads with a 2-byte one: added to DICOM in 2019. */
+const NEW_LONG_VRS = new Set(['OV', 'SV', 'UV']);
 const ITEM = 0xfffee000;
 const ITEM_DELIMITER = 0xfffee00d;
 const SEQUENCE_DELIMITER = 0xfffee0dd;
@@ -92,11 +100,11 @@ const ITEM_DELIMITER_KEY = tagKey(ITEM_DELIMITER);
 const IMPLICIT_VR_BY_KEY = new Map([...IMPLICIT_VR].map(([tag, vr]) => [tagKey(tag), vr]));
 const implicitVr = (key: string): string | undefined => IMPLICIT_VR_BY_KEY.get(key);
 
-/** Where a dataset's elements came from: dicom-parser's index, over `buffer` starting at `base`. */
+const byteArrayParser = (little: boolean): ByteArrayParser => (little ? dicomParser.littleEndianByteArrayParser : dicomParser.bigEndianByteArrayParser);
+
+/** Where a dataset's elements come from: dicom-parser's index (offsets into the dataset's buffer). */
 interface Source {
   elements: Record<string, RawElement>;
-  /** Offset of dicom-parser's byte array in `buffer` (non-zero when a dataset was parsed from a sub-array). */
-  base: number;
   /** Implicit VR: elements carry no VR of their own. */
   implicit: boolean;
 }
@@ -217,28 +225,26 @@ export class DicomDataset {
   }
 
   private convert(tag: number, raw: RawElement): DicomElement {
-    const { base, implicit } = this.source;
-    const offset = base + raw.dataOffset;
-    let vr = raw.vr ?? (implicit ? (IMPLICIT_VR.get(tag) ?? 'UN') : 'UN');
-    // The bytes an undefined-length sequence spans include its delimiter (dicom-parser's length does not).
-    const length =
-      raw.hadUndefinedLength && !raw.encapsulatedPixelData && delimiterAt(this.buffer, offset + raw.length, this.buffer.length, this.littleEndian, SEQUENCE_DELIMITER)
-        ? raw.length + 8
-        : raw.length;
+    const implicit = this.source.implicit;
+    const offset = raw.dataOffset;
+    // Implicit VR, or an explicit VR that is not one: the VR from the small dictionary, else UN.
+    let vr = raw.vr !== undefined && KNOWN_VRS.has(raw.vr) ? raw.vr : (IMPLICIT_VR.get(tag) ?? 'UN');
     if (raw.encapsulatedPixelData) {
-      const fragments = (raw.fragments ?? []).map((f) => ({ offset: base + f.position, length: f.length }));
+      const fragments = (raw.fragments ?? []).map((f) => ({ offset: f.position, length: f.length }));
       return { tag, vr: vr === 'UN' ? 'OB' : vr, offset, length: raw.length, fragments };
     }
+    // The bytes an undefined-length sequence spans include its delimiter (dicom-parser's length does not).
+    const length = elementEnd(raw, this.buffer, this.littleEndian) - offset;
     if (raw.items) {
       // Items of a UN element of undefined length were read as implicit VR (dicom-parser does so, as does dcm2niix).
       const itemImplicit = implicit || raw.vr === 'UN';
       const items = raw.items.map(
-        (item) => new DicomDataset(this.buffer, this.littleEndian, { elements: item.dataSet?.elements ?? {}, base, implicit: itemImplicit }),
+        (item) => new DicomDataset(this.buffer, this.littleEndian, { elements: item.dataSet?.elements ?? {}, implicit: itemImplicit }),
       );
       return { tag, vr: 'SQ', offset, length, items };
     }
-    // Sequences dicom-parser leaves as bytes: private sequences in implicit VR data, and sequences stored as UN
-    // (their content is implicit VR little endian).
+    // Sequences dicom-parser leaves as bytes: private sequences in implicit VR data, sequences stored as UN
+    // (their content is implicit VR little endian), and sequences it could not parse (see parseFrom).
     if (vr === 'SQ' || (vr === 'UN' && (raw.hadUndefinedLength === true || looksLikeSequence(this.buffer, offset, raw.length, this.littleEndian)))) {
       const items = this.readItems(offset, raw.hadUndefinedLength ? UNDEFINED : raw.length, vr === 'UN' || implicit);
       if (items) return { tag, vr: 'SQ', offset, length, items };
@@ -247,21 +253,15 @@ export class DicomDataset {
     return { tag, vr, offset, length };
   }
 
-  /** Parse the items of a sequence dicom-parser did not parse. Null if they do not parse (left as bytes). */
+  /** The items of a sequence dicom-parser did not parse (see readItems). Null if they do not parse: left as bytes. */
   private readItems(offset: number, length: number, implicit: boolean): DicomDataset[] | null {
-    if (length === 0) return [];
-    if (offset >= this.buffer.length) return null;
     const little = implicit || this.littleEndian;
-    const parser = little ? dicomParser.littleEndianByteArrayParser : dicomParser.bigEndianByteArrayParser;
-    const stream = new dicomParser.ByteStream(parser, this.buffer, offset);
-    const element: RawElement = { tag: '', length, dataOffset: offset };
     try {
-      if (implicit) dicomParser.readSequenceItemsImplicit(stream, element, implicitVr as (tag: string) => string);
-      else dicomParser.readSequenceItemsExplicit(stream, element, []);
+      const { items } = readItems(offset, length, { bytes: this.buffer, little, implicit });
+      return items.map((item) => new DicomDataset(this.buffer, little, { elements: item.dataSet?.elements ?? {}, implicit }));
     } catch {
       return null;
     }
-    return (element.items ?? []).map((item) => new DicomDataset(this.buffer, little, { elements: item.dataSet?.elements ?? {}, base: 0, implicit }));
   }
 }
 
@@ -313,7 +313,7 @@ export function parseDicom(buf: Buffer, options: ParseOptions = {}): ParsedDicom
       throw hasPreamble ? e : notDicom(e);
     }
   }
-  const meta = new DicomDataset(buf, true, { elements: metaElements, base: 0, implicit: false });
+  const meta = new DicomDataset(buf, true, { elements: metaElements, implicit: false });
   const metaTs = meta.string(TAG.TransferSyntaxUID) ?? '';
   const ts = metaTs || guessTransferSyntax(buf, dataStart);
 
@@ -330,20 +330,20 @@ export function parseDicom(buf: Buffer, options: ParseOptions = {}): ParsedDicom
       little = false;
       break;
     default: {
-      // Encapsulated: dicom-parser reads the header (explicit little endian) so callers can say what it is.
+      // Encapsulated: the header is explicit VR little endian; parse it so callers can say what the file is.
       const name = TRANSFER_SYNTAX_NAMES[ts];
       if (!name && !ts.startsWith('1.2.840.10008.1.2.4.') && ts !== '1.2.840.10008.1.2.5')
         throw new DicomParseError(`unknown transfer syntax ${ts}`, 'unsupported');
     }
   }
 
-  let parsed: { elements: Record<string, RawElement>; buffer: Buffer; base: number };
+  let parsed: { elements: Record<string, RawElement>; buffer: Buffer };
   try {
-    parsed = parseDataset(buf, { hasPreamble, metaTs, ts, dataStart, metaElements, little, stopAtTag: options.stopAtTag });
+    parsed = parseDataset(buf, { standard: hasPreamble && metaTs !== '', ts, dataStart, metaElements, little, implicit, stopAtTag: options.stopAtTag });
   } catch (e) {
     throw hasPreamble ? e : notDicom(e);
   }
-  const dataset = new DicomDataset(parsed.buffer, little, { elements: parsed.elements, base: parsed.base, implicit });
+  const dataset = new DicomDataset(parsed.buffer, little, { elements: parsed.elements, implicit });
   if (!hasPreamble && !dataset.has(TAG.SOPClassUID) && !dataset.has(TAG.Modality) && !dataset.has(TAG.PixelData)) {
     // Without a preamble, demand a plausible dataset before calling it DICOM.
     throw new DicomParseError('not a DICOM file (no DICM preamble, no recognisable tags)', 'not-dicom');
@@ -351,12 +351,20 @@ export function parseDicom(buf: Buffer, options: ParseOptions = {}): ParsedDicom
   return { dataset, transferSyntaxUid: ts, hasPreamble, meta };
 }
 
-/** The group 0002 elements from `start` on, read as dicom-parser's readPart10Header does (which needs the DICM prefix). */
+/**
+ * The file meta information from `start` on: group 0002, read with dicom-parser's element reader as its
+ * readPart10Header does (which insists on the DICM prefix), up to the end its group length (0002,0000) gives.
+ */
 function readMeta(buf: Buffer, start: number): { elements: Record<string, RawElement>; end: number } {
   const elements: Record<string, RawElement> = {};
+  let end = buf.length;
+  if (buf.length >= start + 12 && buf.readUInt16LE(start + 2) === 0x0000 && buf.toString('latin1', start + 4, start + 6) === 'UL') {
+    end = start + 12 + buf.readUInt32LE(start + 8);
+    if (end > buf.length) throw new DicomParseError('file meta information is truncated', 'truncated');
+  }
   const stream = new dicomParser.ByteStream(dicomParser.littleEndianByteArrayParser, buf, start);
   try {
-    while (stream.position < buf.length) {
+    while (stream.position < end) {
       const position = stream.position;
       const el = dicomParser.readDicomElementExplicit(stream, []);
       if (el.tag > 'x0002ffff') {
@@ -368,7 +376,7 @@ function readMeta(buf: Buffer, start: number): { elements: Record<string, RawEle
   } catch {
     throw new DicomParseError('file meta information is truncated', 'truncated');
   }
-  if (stream.position > buf.length) throw new DicomParseError('file meta information is truncated', 'truncated');
+  if (stream.position > end) throw new DicomParseError('file meta information is truncated', 'truncated');
   return { elements, end: stream.position };
 }
 
@@ -379,21 +387,34 @@ function guessTransferSyntax(buf: Buffer, offset: number): string {
 }
 
 interface DatasetPlan {
-  hasPreamble: boolean;
-  /** Transfer syntax named by the file meta information ('' if none). */
-  metaTs: string;
+  /** A Part 10 file (preamble, meta information naming the transfer syntax): dicomParser.parseDicom reads it. */
+  standard: boolean;
   ts: string;
   /** Offset of the dataset (after the file meta information). */
   dataStart: number;
   metaElements: Record<string, RawElement>;
   little: boolean;
+  implicit: boolean;
   stopAtTag: number | undefined;
 }
 
-/** Inflate a deflated dataset for dicom-parser: the bytes before `position` followed by the inflated rest. */
-function inflater(bytes: Uint8Array, position: number | undefined): Buffer {
-  const start = position ?? 0;
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+/** What dicom-parser parses: the bytes (the inflated file for deflated data) and how they are encoded. */
+interface ParseContext {
+  bytes: Buffer;
+  little: boolean;
+  implicit: boolean;
+}
+
+interface TopContext extends ParseContext {
+  /** Where the dataset starts in `bytes`. */
+  start: number;
+  stopAtTag: number | undefined;
+  /** stopAtTag as dicom-parser's untilTag. */
+  untilTag: string | undefined;
+}
+
+/** The file with its deflated dataset inflated in place: the bytes before `start`, then the inflated rest. */
+function inflate(buf: Buffer, start: number): Buffer {
   try {
     return Buffer.concat([buf.subarray(0, start), inflateRawSync(buf.subarray(start))]);
   } catch {
@@ -401,68 +422,280 @@ function inflater(bytes: Uint8Array, position: number | undefined): Buffer {
   }
 }
 
-/**
- * Index the dataset with dicom-parser. A Part 10 file naming its transfer syntax goes to parseDicom whole;
- * otherwise (no preamble, or no transfer syntax in the meta information) the dataset after the meta
- * information is parsed on its own, with the transfer syntax given (or guessed), and its offsets shifted.
- */
-function parseDataset(buf: Buffer, plan: DatasetPlan): { elements: Record<string, RawElement>; buffer: Buffer; base: number } {
-  if (plan.dataStart >= buf.length) return { elements: {}, buffer: buf, base: 0 };
-  const whole = plan.hasPreamble && plan.metaTs !== '';
-  const base = whole ? 0 : plan.dataStart;
-  const bytes = whole ? buf : buf.subarray(base);
-  if (!whole && hasDicmPrefix(bytes)) throw new DicomParseError('corrupt: the dataset after the file meta information looks like another DICOM file', 'corrupt');
-  const options = {
-    untilTag: plan.stopAtTag === undefined ? undefined : tagKey(plan.stopAtTag),
-    vrCallback: implicitVr,
-    inflater,
-    ...(whole ? {} : { TransferSyntaxUID: plan.ts }),
-  };
-  let raw: RawDataSet;
-  const ctx: CheckContext = { bytes, base, little: plan.little, start: whole ? plan.dataStart : 0 };
-  try {
-    raw = dicomParser.parseDicom(bytes, options);
-  } catch (e) {
-    raw = recover(e, ctx);
-  }
-  const elements = raw.elements;
-  // dicom-parser merges the file meta information into the dataset (or, given a transfer syntax, a stand-in
-  // for it): keep the two apart.
-  if (whole) for (const key in plan.metaElements) delete elements[key];
-  else delete elements[tagKey(TAG.TransferSyntaxUID)];
-  if (plan.stopAtTag !== undefined) {
-    for (const key in elements) if (keyTag(key) >= plan.stopAtTag) delete elements[key];
-  }
-  const out = raw.byteArray as Buffer;
-  ctx.bytes = out;
-  checkDataSet(raw, ctx.start, out.length, ctx, 0);
-  return { elements, buffer: whole ? out : buf, base };
+function newDataSet(ctx: ParseContext): RawDataSet {
+  const ds = new dicomParser.DataSet(byteArrayParser(ctx.little), ctx.bytes, {});
+  ds.warnings = [];
+  return ds;
 }
 
-interface CheckContext {
-  /** dicom-parser's byte array (the inflated one for deflated data). */
-  bytes: Buffer;
-  /** Offset of `bytes` in the file buffer (for messages). */
-  base: number;
-  little: boolean;
-  /** Where the dataset starts in `bytes`. */
-  start: number;
+/**
+ * Index the dataset with dicom-parser: a standard Part 10 file with dicomParser.parseDicom; anything else
+ * (deflated, no preamble, no transfer syntax in the meta information) with dicom-parser's dataset parser,
+ * started at the dataset. Returns the elements and the buffer their offsets refer to (inflated if deflated).
+ */
+function parseDataset(buf: Buffer, plan: DatasetPlan): { elements: Record<string, RawElement>; buffer: Buffer } {
+  const bytes = plan.ts === TS.deflatedExplicitLittle ? inflate(buf, plan.dataStart) : buf;
+  if (plan.dataStart >= bytes.length) return { elements: {}, buffer: bytes };
+  const untilTag = plan.stopAtTag === undefined ? undefined : tagKey(plan.stopAtTag);
+  const ctx: TopContext = { bytes, little: plan.little, implicit: plan.implicit, start: plan.dataStart, stopAtTag: plan.stopAtTag, untilTag };
+  let raw: RawDataSet;
+  if (plan.standard && plan.ts !== TS.deflatedExplicitLittle) {
+    try {
+      raw = dicomParser.parseDicom(bytes, { untilTag, vrCallback: implicitVr });
+      // parseDicom merges the file meta information into the dataset: keep the two apart.
+      for (const key in plan.metaElements) delete raw.elements[key];
+    } catch (e) {
+      // What was read before the failure, then on from there as below.
+      raw = failure(e).dataSet ?? newDataSet(ctx);
+      raw = continueFrom(raw, rereadNewLongVr(raw, ctx.start, ctx) ?? resumeAfter(raw, ctx.start, bytes.length, ctx), e, ctx);
+    }
+  } else {
+    raw = continueFrom(newDataSet(ctx), ctx.start, undefined, ctx);
+  }
+  if (plan.stopAtTag !== undefined) stopAt(raw.elements, plan.stopAtTag);
+  for (;;) {
+    try {
+      checkDataSet(raw, bytes.length, ctx, 0);
+      break;
+    } catch (e) {
+      // An OV, SV or UV value dicom-parser read with the wrong length (checkDataSet stops at one): read it again.
+      const next = rereadNewLongVr(raw, ctx.start, ctx) ?? rereadNested(raw, ctx);
+      if (next === undefined) throw e;
+      raw = continueFrom(raw, next, undefined, ctx);
+    }
+  }
+  return { elements: raw.elements, buffer: bytes };
+}
+
+/** Parse the top-level dataset on from `from` (undefined: not possible after `error`, which is then reported). */
+function continueFrom(ds: RawDataSet, from: number | undefined, error: unknown, ctx: TopContext): RawDataSet {
+  if (from === undefined) return recover(error, ds, ctx);
+  if (from >= ctx.bytes.length) return ds;
+  try {
+    parseFrom(ds, from, ctx.bytes.length, ctx, ctx.untilTag);
+    return ds;
+  } catch (e) {
+    return recover(e, ds, ctx);
+  }
+}
+
+function failure(e: unknown): { exception: unknown; dataSet?: RawDataSet } {
+  return typeof e === 'object' && e !== null && 'exception' in e ? (e as { exception: unknown; dataSet?: RawDataSet }) : { exception: e };
+}
+
+/**
+ * Run dicom-parser's dataset parser over `ds` from `from` to `max` (or up to `untilTag`), going on past what
+ * it gets wrong or gives up on: an OV, SV or UV value (rereadNewLongVr) and a sequence it cannot read but
+ * readItems can (resumeAfter). Throws what dicom-parser threw otherwise. Returns where parsing ended.
+ */
+function parseFrom(ds: RawDataSet, from: number, max: number, ctx: ParseContext, untilTag?: string): number {
+  let position = from;
+  for (;;) {
+    const stream = new dicomParser.ByteStream(byteArrayParser(ctx.little), ctx.bytes, position);
+    let error: unknown;
+    let failed = false;
+    try {
+      if (ctx.implicit) dicomParser.parseDicomDataSetImplicit(ds, stream, max, { untilTag, vrCallback: implicitVr });
+      else dicomParser.parseDicomDataSetExplicit(ds, stream, max, { untilTag });
+    } catch (e) {
+      error = e;
+      failed = true;
+    }
+    const next = rereadNewLongVr(ds, from, ctx) ?? (failed ? resumeAfter(ds, from, max, ctx) : undefined);
+    if (next === undefined) {
+      if (failed) throw error;
+      return stream.position;
+    }
+    if (next >= max) return next;
+    position = next;
+  }
+}
+
+const reread = new WeakSet<RawElement>();
+
+function holdsNewLongVr(items: RawElement[], depth = 0): boolean {
+  if (depth > MAX_DEPTH) return false;
+  for (const item of items) {
+    const elements = item.dataSet?.elements ?? {};
+    for (const key in elements) {
+      const el = elements[key]!;
+      if ((el.vr !== undefined && NEW_LONG_VRS.has(el.vr)) || (el.items && holdsNewLongVr(el.items, depth + 1))) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Before reporting an error: the first top-level sequence that dicom-parser read an OV, SV or UV value in (and
+ * so probably went astray after) is read again with readItems, what follows it dropped; returns where it ends
+ * (parsing goes on from there), or undefined if there is none or it still does not parse.
+ */
+function rereadNested(ds: RawDataSet, ctx: TopContext): number | undefined {
+  if (ctx.implicit) return undefined;
+  let found: RawElement | undefined;
+  let end = 0;
+  for (const key in ds.elements) {
+    const el = ds.elements[key]!;
+    if (found) {
+      delete ds.elements[key];
+      continue;
+    }
+    if (!el.items || reread.has(el) || !holdsNewLongVr(el.items)) continue;
+    reread.add(el);
+    try {
+      const itemCtx = el.vr === 'UN' ? { bytes: ctx.bytes, little: true, implicit: true } : ctx;
+      const read = readItems(el.dataOffset, el.hadUndefinedLength ? UNDEFINED : el.length, itemCtx);
+      setItems(el, read.items, read.end);
+      end = read.end;
+      found = el;
+    } catch {
+      return undefined;
+    }
+  }
+  return found ? end : undefined;
+}
+
+/**
+ * dicom-parser reads OV, SV and UV values with a 2-byte length (the reserved bytes), so it reads on from the
+ * middle of the real length: take the first such element read into `ds` from `from` on, give it its 4-byte
+ * length, drop what was read after it, and return where it ends (parsing goes on from there); else undefined.
+ */
+function rereadNewLongVr(ds: RawDataSet, from: number, ctx: ParseContext): number | undefined {
+  if (ctx.implicit) return undefined;
+  let found: RawElement | undefined;
+  for (const key in ds.elements) {
+    const el = ds.elements[key]!;
+    if (found) delete ds.elements[key];
+    else if (el.vr !== undefined && NEW_LONG_VRS.has(el.vr) && el.dataOffset >= from && !reread.has(el)) found = el;
+  }
+  if (!found) return undefined;
+  reread.add(found);
+  const { bytes, little } = ctx;
+  // Cut short inside its 4-byte length: an empty value past the end of the data (reported as truncated).
+  found.length = found.dataOffset + 4 > bytes.length ? 0 : little ? bytes.readUInt32LE(found.dataOffset) : bytes.readUInt32BE(found.dataOffset);
+  found.dataOffset += 4;
+  return found.dataOffset + found.length;
+}
+
+/**
+ * After dicom-parser failed inside the element that follows those it read into `ds`: if that element is a
+ * sequence (or may hold one) and its items can be read by readItems, keep it with them in `ds` and return
+ * where it ends; else undefined. This gets past what dicom-parser gives up on that the old parser, dcm2niix
+ * and dcmtk accept: padding or a stray delimiter after the items of a defined-length sequence, and OV/SV/UV
+ * values (see rereadNewLongVr) inside items.
+ */
+function resumeAfter(ds: RawDataSet, from: number, max: number, ctx: ParseContext): number | undefined {
+  const position = endOfElements(ds, from, ctx);
+  if (position + 8 > max) return undefined;
+  const header = elementHeaderAt(ctx.bytes, position, readTag(ctx.bytes, position, ctx.little), ctx);
+  if (!header) return undefined;
+  const vr = header.vr ?? implicitVr(header.tag) ?? 'UN';
+  if (vr !== 'SQ' && vr !== 'UN') return undefined;
+  try {
+    const itemCtx = vr === 'UN' ? { bytes: ctx.bytes, little: true, implicit: true } : ctx;
+    const { items, end } = readItems(header.dataOffset, header.length, itemCtx, max);
+    if (end > max) return undefined;
+    setItems(header, items, end);
+    ds.elements[header.tag] = header;
+    return end;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Give a sequence element the items read by readItems (which end at `end`), in dicom-parser's terms. */
+function setItems(el: RawElement, items: RawElement[], end: number): void {
+  el.items = items;
+  // dicom-parser's length of an undefined-length sequence stops before its delimiter.
+  if (el.hadUndefinedLength) el.length = end - 8 - el.dataOffset;
+}
+
+/**
+ * The items of the sequence whose value starts at `offset` (length UNDEFINED: up to its delimiter), read one
+ * by one with dicom-parser's item reader and, for each item, parseFrom (so what it recovers from is recovered
+ * from at any depth). Anything that is not an item after the items of a defined-length sequence ends it quietly,
+ * as before. Throws DicomParseError (or what dicom-parser throws) if the items do not parse or overrun.
+ */
+function readItems(offset: number, length: number, ctx: ParseContext, max = ctx.bytes.length): { items: RawElement[]; end: number } {
+  const { bytes, little } = ctx;
+  const undefinedLength = length === UNDEFINED;
+  const end = undefinedLength ? max : offset + length;
+  if (end > max) throw new DicomParseError('truncated: sequence runs past the end of the data', 'truncated');
+  const items: RawElement[] = [];
+  for (let p = offset; p + 8 <= end; ) {
+    const tag = readTag(bytes, p, little);
+    if (undefinedLength && tag === SEQUENCE_DELIMITER) return { items, end: p + 8 };
+    if (tag !== ITEM) {
+      if (undefinedLength) throw new DicomParseError(`corrupt sequence: expected an item at offset ${p}, found ${tagString(tag)}`, 'corrupt');
+      break;
+    }
+    const item: RawElement = { ...dicomParser.readSequenceItem(new dicomParser.ByteStream(byteArrayParser(little), bytes, p)) };
+    const ds = newDataSet(ctx);
+    if (item.length === UNDEFINED) {
+      item.hadUndefinedLength = true;
+      p = parseFrom(ds, item.dataOffset, end, ctx, ITEM_DELIMITER_KEY);
+      if (!ds.elements[ITEM_DELIMITER_KEY]) throw new DicomParseError('truncated: sequence item without its delimiter', 'truncated');
+      item.length = p - item.dataOffset;
+      checkDataSet(ds, end, ctx, 1);
+    } else {
+      p = item.dataOffset + item.length;
+      if (p > end) throw new DicomParseError('truncated: sequence item runs past the end of the data', 'truncated');
+      parseFrom(ds, item.dataOffset, p, ctx);
+      checkDataSet(ds, p, ctx, 1);
+    }
+    item.dataSet = ds;
+    items.push(item);
+  }
+  if (undefinedLength) throw new DicomParseError('truncated: sequence without its delimiter', 'truncated');
+  return { items, end };
+}
+
+/** Where the elements read into `ds` end (`from` if none). */
+function endOfElements(ds: RawDataSet, from: number, ctx: ParseContext): number {
+  let position = from;
+  for (const key in ds.elements) {
+    const el = ds.elements[key]!;
+    if (el.dataOffset >= from) position = Math.max(position, el.encapsulatedPixelData ? el.dataOffset + el.length : elementEnd(el, ctx.bytes, ctx.little));
+  }
+  return position;
+}
+
+/** Where an element ends: after its value, or after the delimiter of an undefined-length sequence. */
+function elementEnd(el: RawElement, bytes: Buffer, little: boolean): number {
+  const end = el.dataOffset + el.length;
+  return el.hadUndefinedLength && delimiterAt(bytes, end, bytes.length, little, SEQUENCE_DELIMITER) ? end + 8 : end;
+}
+
+/**
+ * Drop the elements from the first one whose tag is `stopAtTag` or more on. (dicom-parser's untilTag stops
+ * after reading the header of that exact tag, or never if the file does not have it.) Returns that element.
+ */
+function stopAt(elements: Record<string, RawElement>, stopAtTag: number): RawElement | undefined {
+  let first: RawElement | undefined;
+  for (const key in elements) {
+    if (!first && keyTag(key) >= stopAtTag) first = elements[key];
+    if (first) delete elements[key];
+  }
+  return first;
 }
 
 function truncatedElement(tag: number, need: number, end: number): DicomParseError {
   return new DicomParseError(`truncated: element ${tagString(tag)}${tagName(tag)} needs ${need} bytes beyond the end of the data (${end})`, 'truncated');
 }
 
-function u16(bytes: Buffer, o: number, little: boolean): number {
-  return little ? bytes.readUInt16LE(o) : bytes.readUInt16BE(o);
-}
-
 function readTag(bytes: Buffer, o: number, little: boolean): number {
-  return u16(bytes, o, little) * 65536 + u16(bytes, o + 2, little);
+  return little ? bytes.readUInt16LE(o) * 65536 + bytes.readUInt16LE(o + 2) : bytes.readUInt16BE(o) * 65536 + bytes.readUInt16BE(o + 2);
 }
 
 function delimiterAt(bytes: Buffer, o: number, end: number, little: boolean, tag: number): boolean {
   return o >= 0 && o + 8 <= end && readTag(bytes, o, little) === tag;
+}
+
+function describeTag(tag: number): string {
+  if (tag === ITEM) return 'a sequence item header';
+  if (tag === ITEM_DELIMITER) return 'an item delimiter';
+  if (tag === SEQUENCE_DELIMITER) return 'a sequence delimiter';
+  return `element ${tagString(tag)}${tagName(tag)}`;
 }
 
 /**
@@ -470,31 +703,40 @@ function delimiterAt(bytes: Buffer, o: number, end: number, little: boolean, tag
  * closed by its delimiter. dicom-parser does not check this everywhere (not at all in implicit VR data), and
  * where it does it throws without naming the element. Throws DicomParseError for the innermost problem.
  */
-function checkDataSet(ds: RawDataSet, start: number, end: number, ctx: CheckContext, depth: number): void {
+function checkDataSet(ds: RawDataSet, end: number, ctx: ParseContext, depth: number): void {
   if (depth > MAX_DEPTH) throw new DicomParseError('sequences nested too deeply', 'corrupt');
   const { bytes, little } = ctx;
-  for (const key in ds.elements) {
+  const elements = ds.elements;
+  for (const key in elements) {
+    const el = elements[key]!;
+    if (el.items === undefined && el.hadUndefinedLength !== true) {
+      // The common case: a value of defined length (or an item delimiter, of length 0).
+      if (el.dataOffset + el.length > end) throw truncatedElement(keyTag(key), el.dataOffset + el.length - end, end);
+      const vr = el.vr;
+      if (depth === 0 && (vr === 'OV' || vr === 'SV' || vr === 'UV') && !ctx.implicit && !reread.has(el))
+        throw new DicomParseError(`corrupt: ${describeTag(keyTag(key))} (${vr}) was read with a 2-byte length`, 'corrupt');
+      continue;
+    }
     if (key === ITEM_DELIMITER_KEY) continue;
-    const el = ds.elements[key]!;
-    const tag = keyTag(key);
     if (el.encapsulatedPixelData) {
-      const fragments = el.fragments ?? [];
-      if (fragments.some((f) => f.position + f.length > end))
+      if ((el.fragments ?? []).some((f) => f.position + f.length > end))
         throw new DicomParseError('truncated: encapsulated pixel data fragment runs past the end of the file', 'truncated');
       if (el.length === UNDEFINED) throw new DicomParseError('truncated: encapsulated pixel data without its delimiter', 'truncated');
-      if ((ds.warnings ?? []).some((w) => w.startsWith('unexpected tag'))) throw new DicomParseError('corrupt encapsulated pixel data', 'corrupt');
+      // dicom-parser takes an unexpected tag among the fragments for the last fragment, with a warning.
+      if ((ds.warnings as string[] | undefined)?.some((w) => w.startsWith('unexpected tag'))) throw new DicomParseError('corrupt encapsulated pixel data', 'corrupt');
       continue;
     }
     if (el.items) {
-      if (!el.hadUndefinedLength && el.dataOffset + el.length > end) throw truncatedElement(tag, el.dataOffset + el.length - end, ctx.base + end);
+      const seqEnd = el.hadUndefinedLength ? end : el.dataOffset + el.length;
+      if (seqEnd > end) throw truncatedElement(keyTag(key), seqEnd - end, end);
       for (const item of el.items) {
-        const itemEnd = item.dataOffset + item.length;
         if (item.hadUndefinedLength) {
-          checkDataSet(item.dataSet!, item.dataOffset, end, ctx, depth + 1);
+          checkDataSet(item.dataSet!, seqEnd, ctx, depth + 1);
           if (!item.dataSet!.elements[ITEM_DELIMITER_KEY]) throw new DicomParseError('truncated: sequence item without its delimiter', 'truncated');
         } else {
-          if (itemEnd > end) throw new DicomParseError('truncated: sequence item runs past the end of the data', 'truncated');
-          checkDataSet(item.dataSet!, item.dataOffset, itemEnd, ctx, depth + 1);
+          const itemEnd = item.dataOffset + item.length;
+          if (itemEnd > seqEnd) throw new DicomParseError('truncated: sequence item runs past the end of the data', 'truncated');
+          checkDataSet(item.dataSet!, itemEnd, ctx, depth + 1);
         }
       }
       if (el.hadUndefinedLength && !delimiterAt(bytes, el.dataOffset + el.length, end, little, SEQUENCE_DELIMITER))
@@ -506,52 +748,61 @@ function checkDataSet(ds: RawDataSet, start: number, end: number, ctx: CheckCont
       // scanned to its item delimiter (its length includes the delimiter).
       const o = el.dataOffset + el.length;
       if (!delimiterAt(bytes, o, end, little, SEQUENCE_DELIMITER) && !delimiterAt(bytes, o - 8, end, little, ITEM_DELIMITER))
-        throw new DicomParseError(`truncated: element ${tagString(tag)}${tagName(tag)} of undefined length without its delimiter`, 'truncated');
-      continue;
+        throw new DicomParseError(`truncated: ${describeTag(keyTag(key))} of undefined length without its delimiter`, 'truncated');
     }
-    if (el.dataOffset + el.length > end) throw truncatedElement(tag, el.dataOffset + el.length - end, ctx.base + end);
   }
-}
-
-/** End of an element in the data (after the delimiter of an undefined-length sequence). */
-function elementEnd(el: RawElement): number {
-  return el.dataOffset + el.length + (el.items && el.hadUndefinedLength ? 8 : 0);
 }
 
 /**
- * dicom-parser threw: turn what it says (a string, an Error, or { exception, dataSet } with the elements read
- * so far) into a DicomParseError naming the element where it failed. Returns the partial dataset instead
- * when all that is left is a few bytes of zero padding at the end (tolerated, as before).
+ * dicom-parser failed on the top-level dataset (it throws a string, an Error, or { exception, dataSet }):
+ * turn that into a DicomParseError naming the element where it failed. `ds` holds the elements read before.
+ * Returns `ds` instead when the failure does not matter: a few bytes of zero padding at the end (tolerated,
+ * as before), or a failure after the tag where the caller asked to stop.
  */
-function recover(e: unknown, ctx: CheckContext): RawDataSet {
-  if (e instanceof DicomParseError) throw e;
-  const wrapped = typeof e === 'object' && e !== null && 'exception' in e;
-  const inner: unknown = wrapped ? (e as { exception: unknown }).exception : e;
-  const partial = wrapped ? (e as { dataSet?: RawDataSet }).dataSet : undefined;
-  if (inner instanceof DicomParseError) throw inner;
-  if (inner instanceof RangeError && /call stack/i.test(inner.message)) throw new DicomParseError('sequences nested too deeply', 'corrupt');
-  const message = (inner instanceof Error ? inner.message : String(inner)).replace(/^[\w.:]*(dicomParser|ByteArrayParser)[\w.:]*:?\s*/i, '');
-  const bytes = partial ? (partial.byteArray as Buffer) : ctx.bytes;
-  let position = ctx.start;
-  if (partial) {
-    // The innermost element that overruns the data, if any, is the best name for the problem.
-    checkDataSet(partial, ctx.start, bytes.length, { ...ctx, bytes }, 0);
-    for (const key in partial.elements) {
-      const el = partial.elements[key]!;
-      if (el.dataOffset >= ctx.start) position = Math.max(position, elementEnd(el));
-    }
-  }
+function recover(e: unknown, ds: RawDataSet, ctx: TopContext): RawDataSet {
+  const { exception } = failure(e);
+  if (exception instanceof DicomParseError) throw exception;
+  if (exception instanceof RangeError && /call stack/i.test(exception.message)) throw new DicomParseError('sequences nested too deeply', 'corrupt');
+  const message = (exception instanceof Error ? exception.message : String(exception)).replace(/^[\w.:]*(dicomParser|ByteArrayParser)[\w.:]*:?\s*/i, '');
+  const { bytes } = ctx;
+  const next = rereadNested(ds, ctx);
+  if (next !== undefined) return continueFrom(ds, next, undefined, ctx);
+  const stop = ctx.stopAtTag === undefined ? undefined : stopAt(ds.elements, ctx.stopAtTag);
+  if (stop && stop.dataOffset <= bytes.length) return ds;
+  // The innermost element that overruns the data, if any, is the best name for the problem.
+  checkDataSet(ds, bytes.length, ctx, 0);
+  const position = endOfElements(ds, ctx.start, ctx);
   const left = bytes.length - position;
-  if (partial && left >= 0 && left < 8) {
+  if (left >= 0 && left < 8) {
     // Trailing padding of fewer than 8 bytes at top level is tolerated if it is zeros.
-    if (bytes.subarray(position).every((x) => x === 0)) return partial;
+    if (bytes.subarray(position).every((x) => x === 0)) return ds;
     throw new DicomParseError(`truncated: ${left} stray bytes at the end of the data`, 'truncated');
   }
   const tag = left >= 4 ? readTag(bytes, position, ctx.little) : undefined;
-  const where = tag === undefined ? `at offset ${ctx.base + position}` : `inside element ${tagString(tag)}${tagName(tag)}`;
+  // Stopping before this element anyway: whatever is wrong with it does not matter.
+  if (tag !== undefined && ctx.stopAtTag !== undefined && tag >= ctx.stopAtTag) return ds;
+  const where = tag === undefined ? `at offset ${position}` : `inside ${describeTag(tag)}`;
   if (/item tag \(FFFE,E000\) not found|basic offset table not found/i.test(message))
     throw new DicomParseError(`corrupt sequence or pixel data ${where}: ${message}`, 'corrupt');
-  throw new DicomParseError(`truncated: data ends ${where} (${message})`, 'truncated');
+  if (tag !== undefined) {
+    // dicom-parser failed inside this element (e.g. in its sequence items): if its own length runs past the
+    // end of the data, say so.
+    const header = elementHeaderAt(bytes, position, tag, ctx);
+    if (header && header.length !== UNDEFINED && header.dataOffset + header.length > bytes.length)
+      throw truncatedElement(tag, header.dataOffset + header.length - bytes.length, bytes.length);
+  }
+  throw new DicomParseError(`truncated: data ends ${where}`, 'truncated');
+}
+
+/** The header (tag, VR, length, value offset) of the element at `position`, read by dicom-parser; undefined if cut short. */
+function elementHeaderAt(bytes: Buffer, position: number, tag: number, ctx: ParseContext): RawElement | undefined {
+  try {
+    const stream = new dicomParser.ByteStream(byteArrayParser(ctx.little), bytes, position);
+    // Reading "until" the element's own tag stops after its header.
+    return ctx.implicit ? dicomParser.readDicomElementImplicit(stream, tagKey(tag)) : dicomParser.readDicomElementExplicit(stream, [], tagKey(tag));
+  } catch {
+    return undefined;
+  }
 }
 
 function looksLikeSequence(buf: Buffer, offset: number, length: number, little: boolean): boolean {

@@ -1,0 +1,141 @@
+/**
+ * `neuroward simulate-ward`: bedside monitors for testing, demos and load. Each bed is a device with its
+ * own increasing sequence number, publishing message v1 (src/main/vitals/payload.ts) with QoS 1.
+ *
+ * Scenarios:
+ *   stable         normal adult vitals with small noise
+ *   deteriorating  sepsis-like drift over --drift-seconds: HR, RR, temperature up; SBP, SpO2 down; confusion late
+ *   dropout        every fifth bed goes silent for 45 s out of every 90 s (sensor dropout)
+ *   malformed      one message in five is broken: bad JSON, wrong types, HR 900, odd topic
+ *   burst          each interval, a burst of 10 readings per bed at once
+ */
+import mqtt from 'mqtt';
+
+export const SCENARIOS = ['stable', 'deteriorating', 'dropout', 'malformed', 'burst'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface SimulateOptions {
+  broker: string;
+  beds: number;
+  intervalSeconds: number;
+  scenario: Scenario;
+  ward: string;
+  /** Stop after this many seconds (0: run until interrupted). */
+  durationSeconds: number;
+  /** How long the deteriorating scenario takes to reach its worst. */
+  driftSeconds: number;
+  username?: string | undefined;
+  password?: string | undefined;
+  log: (line: string) => void;
+}
+
+/** A small deterministic PRNG so a run can be repeated. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Bed {
+  id: string;
+  deviceId: string;
+  seq: number;
+  baseline: { hr: number; spo2: number; rr: number; tempC: number; sbp: number; dbp: number };
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
+export function vitalsAt(bed: Bed, scenario: Scenario, elapsedS: number, driftS: number, noise: () => number): Record<string, unknown> {
+  const jitter = (scale: number) => (noise() - 0.5) * 2 * scale;
+  const b = bed.baseline;
+  const k = scenario === 'deteriorating' ? Math.min(1, elapsedS / Math.max(1, driftS)) : 0;
+  const sbp = Math.round(b.sbp - 45 * k + jitter(2));
+  return {
+    hr: Math.round(b.hr + 60 * k + jitter(2)),
+    spo2: Math.round(Math.min(100, b.spo2 - 9 * k + jitter(0.6))),
+    rr: Math.round(b.rr + 14 * k + jitter(0.6)),
+    tempC: round1(b.tempC + 2.3 * k + jitter(0.05)),
+    sbp,
+    dbp: Math.min(sbp - 10, Math.round(b.dbp - 25 * k + jitter(2))),
+    acvpu: k > 0.8 ? 'C' : 'A',
+    o2: k > 0.6,
+  };
+}
+
+export async function simulateWard(options: SimulateOptions): Promise<{ published: number; malformed: number }> {
+  const random = mulberry32(0x5eed ^ options.beds);
+  const startSeq = Math.floor(Date.now() / 1000) * 100; // restarts never reuse a (device, seq)
+  const beds: Bed[] = Array.from({ length: options.beds }, (_, i) => ({
+    id: String(i + 1),
+    deviceId: `sim-${options.ward}-${i + 1}`,
+    seq: startSeq,
+    baseline: { hr: 66 + Math.round(random() * 16), spo2: 97 + Math.round(random() * 2), rr: 13 + Math.round(random() * 4), tempC: round1(36.5 + random() * 0.6), sbp: 118 + Math.round(random() * 16), dbp: 70 + Math.round(random() * 10) },
+  }));
+  const client = await mqtt.connectAsync(options.broker, {
+    clientId: `neuroward-sim-${process.pid}`,
+    clean: true,
+    username: options.username,
+    password: options.password,
+    reconnectPeriod: 1000,
+  });
+  let published = 0;
+  let malformed = 0;
+  const started = Date.now();
+  const topic = (bed: Bed) => `ward/${options.ward}/bed/${bed.id}/vitals`;
+  const send = (t: string, body: string) =>
+    new Promise<void>((resolve) =>
+      client.publish(t, body, { qos: 1 }, (error) => {
+        if (error) options.log(`publish failed: ${error.message}`);
+        resolve();
+      }),
+    );
+
+  const round = async () => {
+    const elapsedS = (Date.now() - started) / 1000;
+    const sends: Promise<void>[] = [];
+    for (const [index, bed] of beds.entries()) {
+      if (options.scenario === 'dropout' && index % 5 === 0 && elapsedS % 90 >= 45) continue;
+      const repeats = options.scenario === 'burst' ? 10 : 1;
+      for (let r = 0; r < repeats; r++) {
+        bed.seq += 1;
+        const message = { v: 1, deviceId: bed.deviceId, seq: bed.seq, ts: new Date().toISOString(), ...vitalsAt(bed, options.scenario, elapsedS, options.driftSeconds, random) };
+        if (options.scenario === 'malformed' && bed.seq % 5 === 0) {
+          malformed += 1;
+          const kind = bed.seq % 4;
+          if (kind === 0) sends.push(send(topic(bed), '{"v":1,"deviceId":'));
+          else if (kind === 1) sends.push(send(topic(bed), JSON.stringify({ ...message, hr: 'fast' })));
+          else if (kind === 2) sends.push(send(topic(bed), JSON.stringify({ ...message, hr: 900 })));
+          else sends.push(send(`ward/${options.ward}/bed/${bed.id}/vitals/extra`, JSON.stringify(message)));
+          continue;
+        }
+        sends.push(send(topic(bed), JSON.stringify(message)));
+        published += 1;
+      }
+    }
+    await Promise.all(sends);
+  };
+
+  await new Promise<void>((resolve) => {
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      resolve();
+    };
+    const timer = setInterval(() => {
+      void round().then(() => {
+        if (options.durationSeconds > 0 && Date.now() - started >= options.durationSeconds * 1000) stop();
+      });
+    }, options.intervalSeconds * 1000);
+    void round();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await client.endAsync();
+  return { published, malformed };
+}

@@ -1,0 +1,289 @@
+/**
+ * The ward: MQTT ingest → stored reading → alarm engine → bed state, pushed to nurses' windows at most
+ * once a second. Starts when the encrypted store opens (readings are stored before anything else sees
+ * them); the embedded broker starts with it when no hospital broker is configured.
+ */
+import type { AlarmView, BedView, Vitals, WardBoard } from '../../shared/ipc.js';
+import { NwError } from '../../shared/errors.js';
+import type { Db } from '../store/database.js';
+import { AlarmEngine, type Alarm, type AlarmEvent } from './alarms.js';
+import { resolveVitalsBroker, type EmbeddedBroker } from './broker.js';
+import { VitalsIngest, workstationClientId, type BedKey, type RejectReason } from './ingest.js';
+import { scoreNews2, type News2Result } from './news2.js';
+import type { VitalsPayload } from './payload.js';
+import { VitalsRepo, type StoredReading } from './vitals-repo.js';
+
+const TREND_MINUTES = 60;
+const TREND_KEYS = ['hr', 'spo2', 'rr', 'sbp'] as const;
+const RETENTION_EVERY_MS = 3_600_000;
+
+interface BedState {
+  key: BedKey;
+  ward: string;
+  bed: string;
+  patientRef: string | null;
+  latest: Vitals | null;
+  /** Minute number (ms / 60 000) of trend[59]; older minutes shift left. */
+  trendMinute: number;
+  trend: Record<(typeof TREND_KEYS)[number], (number | null)[]>;
+  technical: Map<string, string>;
+}
+
+export interface WardServiceOptions {
+  mqttUrl: string | null;
+  embeddedPort: number;
+  /** Seed of the fixed MQTT client id: the broker keeps this workstation's session and queue under it. */
+  clientSeed: string;
+  keepaliveSeconds?: number;
+  now: () => Date;
+  /** Sends a ward update to every window allowed to see it. */
+  broadcast: (update: { beds: BedView[]; alarms: AlarmView[] | null; link: WardBoard['link'] }) => void;
+  log: (message: string) => void;
+}
+
+/** The alarm engine's bed ids cannot hold '/' (it separates the parts of an alarm id); ward and bed names cannot hold ':'. */
+const engineBed = (bedKey: BedKey): string => bedKey.replace('/', ':');
+const bedKeyOfEngine = (bedId: string): BedKey => bedId.replace(':', '/');
+
+function emptyTrend(): BedState['trend'] {
+  return { hr: Array(TREND_MINUTES).fill(null), spo2: Array(TREND_MINUTES).fill(null), rr: Array(TREND_MINUTES).fill(null), sbp: Array(TREND_MINUTES).fill(null) };
+}
+
+function news2View(result: News2Result | null): BedView['news2'] {
+  if (!result) return null;
+  return {
+    aggregate: result.aggregate,
+    risk: result.risk,
+    complete: result.complete,
+    anySingleThree: result.anySingleThree,
+    response: `${result.response.monitoring}; ${result.response.urgency}`,
+  };
+}
+
+export function alarmView(alarm: Alarm): AlarmView {
+  return {
+    id: alarm.id,
+    bedKey: alarm.bedId === null || alarm.bedId === '*' ? null : bedKeyOfEngine(alarm.bedId),
+    kind: alarm.kind,
+    condition: alarm.condition,
+    priority: alarm.priority,
+    state: alarm.state,
+    message: alarm.message,
+    raisedAt: new Date(alarm.raisedAt).toISOString(),
+    acknowledged: alarm.acknowledged ? { by: alarm.acknowledged.by, reason: alarm.acknowledged.reason, at: new Date(alarm.acknowledged.at).toISOString() } : null,
+    pausedUntil: alarm.paused ? new Date(alarm.paused.until).toISOString() : null,
+    escalationLevel: alarm.escalationLevel,
+  };
+}
+
+function vitalsOf(reading: Pick<StoredReading, 'ts' | 'hr' | 'spo2' | 'rr' | 'tempC' | 'sbp' | 'dbp' | 'acvpu' | 'o2'>): Vitals {
+  const { ts, hr, spo2, rr, tempC, sbp, dbp, acvpu, o2 } = reading;
+  return { ts, hr, spo2, rr, tempC, sbp, dbp, acvpu, o2 };
+}
+
+export class WardService {
+  private readonly engine = new AlarmEngine();
+  private readonly beds = new Map<BedKey, BedState>();
+  private readonly dirty = new Set<BedKey>();
+  private alarmsDirty = false;
+  private linkDirty = false;
+  private link: WardBoard['link'];
+  private ingest: VitalsIngest | null = null;
+  private broker: EmbeddedBroker | null = null;
+  private repo: VitalsRepo | null = null;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly options: WardServiceOptions) {
+    this.link = { up: false, since: null, broker: options.mqttUrl ?? 'embedded' };
+  }
+
+  get brokerUrl(): string | null {
+    return this.broker?.url ?? this.options.mqttUrl;
+  }
+
+  async start(db: Db): Promise<void> {
+    if (this.ingest) return;
+    this.repo = new VitalsRepo(db, this.options.now);
+    let resolved: Awaited<ReturnType<typeof resolveVitalsBroker>>;
+    try {
+      resolved = await resolveVitalsBroker(this.options.mqttUrl, { port: this.options.embeddedPort, log: this.options.log });
+    } catch (error) {
+      // Another broker already holds the port (often a local mosquitto): take a free one and say where.
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      resolved = await resolveVitalsBroker(null, { port: 0, log: this.options.log });
+    }
+    const { url, embedded } = resolved;
+    if (embedded) this.options.log(`vitals: embedded MQTT broker listening on ${url}`);
+    this.broker = embedded;
+    this.link = { up: false, since: null, broker: url };
+    this.ingest = new VitalsIngest({
+      url,
+      clientId: workstationClientId(this.options.clientSeed),
+      sink: this.repo,
+      keepaliveSeconds: this.options.keepaliveSeconds ?? 10,
+      onReading: (bedKey, payload) => this.reading(bedKey, payload),
+      onRejected: (bedKey, reason) => this.rejected(bedKey, reason),
+      onLink: (up, at) => this.linkChanged(up, at),
+      now: this.options.now,
+      log: this.options.log,
+    });
+    this.ingest.start();
+    this.timers.push(
+      setInterval(() => this.apply(this.engine.tick(this.nowMs())), 1000),
+      setInterval(() => this.flush(), 1000),
+      setInterval(() => {
+        try {
+          this.repo?.applyRetention();
+        } catch (error) {
+          this.options.log(`vitals retention failed: ${(error as Error).message}`);
+        }
+      }, RETENTION_EVERY_MS),
+    );
+    for (const timer of this.timers) timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.ingest?.stop();
+    this.ingest = null;
+    await this.broker?.close();
+    this.broker = null;
+  }
+
+  private nowMs(): number {
+    return this.options.now().getTime();
+  }
+
+  private bedState(bedKey: BedKey): BedState {
+    let state = this.beds.get(bedKey);
+    if (!state) {
+      const [ward = '', bed = ''] = bedKey.split('/');
+      state = { key: bedKey, ward, bed, patientRef: null, latest: null, trendMinute: Math.floor(this.nowMs() / 60_000), trend: emptyTrend(), technical: new Map() };
+      this.beds.set(bedKey, state);
+    }
+    return state;
+  }
+
+  private reading(bedKey: BedKey, payload: VitalsPayload): void {
+    const bed = this.bedState(bedKey);
+    bed.patientRef = payload.patient ?? bed.patientRef;
+    bed.latest = vitalsOf({
+      ts: new Date(payload.ts).toISOString(),
+      hr: payload.hr ?? null,
+      spo2: payload.spo2 ?? null,
+      rr: payload.rr ?? null,
+      tempC: payload.tempC ?? null,
+      sbp: payload.sbp ?? null,
+      dbp: payload.dbp ?? null,
+      acvpu: payload.acvpu ?? null,
+      o2: payload.o2 ?? null,
+    });
+    const minute = Math.floor(Date.parse(payload.ts) / 60_000);
+    const shift = minute - bed.trendMinute;
+    if (shift > 0) {
+      for (const key of TREND_KEYS) bed.trend[key] = [...bed.trend[key].slice(Math.min(shift, TREND_MINUTES)), ...Array(Math.min(shift, TREND_MINUTES)).fill(null)];
+      bed.trendMinute = minute;
+    }
+    const slot = TREND_MINUTES - 1 - (bed.trendMinute - minute);
+    if (slot >= 0) for (const key of TREND_KEYS) if (payload[key] !== undefined) bed.trend[key][slot] = payload[key]!;
+    bed.technical.delete('impossible-value');
+    this.dirty.add(bedKey);
+    this.apply(this.engine.ingest(engineBed(bedKey), payload, this.nowMs()));
+  }
+
+  private rejected(bedKey: BedKey, reason: RejectReason): void {
+    if (reason === 'duplicate') return;
+    this.apply(this.engine.rejected(engineBed(bedKey), reason, this.nowMs()));
+  }
+
+  private linkChanged(up: boolean, at: Date): void {
+    this.link = { ...this.link, up, since: at.toISOString() };
+    this.linkDirty = true;
+    this.apply(up ? this.engine.linkUp(at.getTime()) : this.engine.linkDown(at.getTime()));
+  }
+
+  /** Alarm events change the board: technical conditions of beds, the alarm list. */
+  private apply(events: AlarmEvent[]): void {
+    for (const event of events) {
+      this.alarmsDirty = true;
+      const alarm = event.alarm;
+      if (alarm.kind !== 'technical' || !event.bedId || event.bedId === '*') continue;
+      const bed = this.bedState(bedKeyOfEngine(event.bedId));
+      if (event.type === 'cleared') bed.technical.delete(alarm.condition);
+      else bed.technical.set(alarm.condition, alarm.message);
+      this.dirty.add(bed.key);
+    }
+  }
+
+  private view(bed: BedState): BedView {
+    return {
+      key: bed.key,
+      ward: bed.ward,
+      bed: bed.bed,
+      patientRef: bed.patientRef,
+      latest: bed.latest,
+      news2: news2View(this.engine.news2(engineBed(bed.key))),
+      trend: { hr: [...bed.trend.hr], spo2: [...bed.trend.spo2], rr: [...bed.trend.rr], sbp: [...bed.trend.sbp] },
+      technical: [...bed.technical.values()],
+    };
+  }
+
+  private flush(): void {
+    if (!this.dirty.size && !this.alarmsDirty && !this.linkDirty) return;
+    const beds = [...this.dirty].map((key) => this.view(this.bedState(key)));
+    const alarms = this.alarmsDirty ? this.engine.active().map(alarmView) : null;
+    this.dirty.clear();
+    this.alarmsDirty = false;
+    this.linkDirty = false;
+    this.options.broadcast({ beds, alarms, link: this.link });
+  }
+
+  board(): WardBoard {
+    const stats = this.ingest?.stats;
+    return {
+      beds: [...this.beds.values()].sort((a, b) => a.key.localeCompare(b.key, undefined, { numeric: true })).map((bed) => this.view(bed)),
+      alarms: this.engine.active().map(alarmView),
+      link: this.link,
+      counters: { accepted: stats?.accepted ?? 0, rejected: stats ? { ...stats.rejected } : {} },
+    };
+  }
+
+  history(bedKey: BedKey, minutes: number): { bedKey: string; readings: (Vitals & { news2: number | null })[] } {
+    const [ward, bed] = bedKey.split('/');
+    if (!ward || !bed || !this.repo) throw new NwError('not-found', `No bed ${bedKey}.`);
+    const since = new Date(this.nowMs() - minutes * 60_000).toISOString();
+    const readings = this.repo.readings({ ward, bed, since, limit: 20_000 }).map((r) => {
+      const obs = { rr: r.rr ?? undefined, spo2: r.spo2 ?? undefined, o2: r.o2 ?? undefined, sbp: r.sbp ?? undefined, hr: r.hr ?? undefined, acvpu: r.acvpu ?? undefined, tempC: r.tempC ?? undefined };
+      let news2: number | null = null;
+      try {
+        const score = scoreNews2(obs, { spo2Scale: 1 });
+        news2 = score.complete ? score.aggregate : null;
+      } catch {
+        news2 = null;
+      }
+      return { ...vitalsOf(r), news2 };
+    });
+    return { bedKey, readings };
+  }
+
+  acknowledge(alarmId: string, by: string, reason: string): AlarmView {
+    return this.silence(alarmId, this.engine.acknowledge(alarmId, by, reason, this.nowMs()));
+  }
+
+  pause(alarmId: string, by: string, reason: string, seconds: number): AlarmView {
+    return this.silence(alarmId, this.engine.pause(alarmId, by, reason, seconds, this.nowMs()));
+  }
+
+  private silence(alarmId: string, events: AlarmEvent[]): AlarmView {
+    const event = events.find((e) => e.alarmId === alarmId);
+    if (!event) {
+      const alarm = this.engine.get(alarmId);
+      if (!alarm) throw new NwError('not-found', 'No such active alarm (it may have cleared).');
+      throw new NwError('conflict', alarm.acknowledged ? 'This alarm is already acknowledged.' : 'This alarm cannot be silenced now.');
+    }
+    this.apply(events);
+    this.flush();
+    return alarmView(event.alarm);
+  }
+}
