@@ -8,6 +8,9 @@ import path from 'node:path';
 const port = Number(process.env.NEUROWARD_E2E_PORT ?? 4791);
 const dataDir = process.env.NEUROWARD_E2E_DATA_DIR ?? mkdtempSync(path.join(os.tmpdir(), 'nw-e2e-'));
 process.env.NEUROWARD_E2E_DATA_DIR = dataDir;
+// Simulated bedside monitors in the ward tests publish to the host's embedded broker on this port.
+const mqttPort = Number(process.env.NEUROWARD_E2E_MQTT_PORT ?? 4793);
+process.env.NEUROWARD_E2E_MQTT_URL = `mqtt://127.0.0.1:${mqttPort}`;
 
 export default defineConfig({
   testDir: 'test/e2e',
@@ -34,6 +37,6 @@ export default defineConfig({
     timeout: 60_000,
     stdout: 'pipe',
     // The radiologist imports the real scanner series in ../shared/data.
-    env: { NEUROWARD_DATA_DIR: dataDir, NEUROWARD_DEMO: 'true', NEUROWARD_IDLE_LOCK_MINUTES: '10', NEUROWARD_IMPORT_ROOTS: path.resolve('../shared/data') },
+    env: { NEUROWARD_DATA_DIR: dataDir, NEUROWARD_DEMO: 'true', NEUROWARD_IDLE_LOCK_MINUTES: '10', NEUROWARD_IMPORT_ROOTS: path.resolve('../shared/data'), NEUROWARD_MQTT_PORT: String(mqttPort) },
   },
 });
