@@ -1,0 +1,488 @@
+/**
+ * Vitals ingest against real brokers: Debian's mosquitto (plain, with a password file, with TLS from
+ * a throw-away CA) and the embedded aedes. Readings go in through a real MQTT client and come out of
+ * the real encrypted store and its outbox.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Bundle, Observation } from '@medplum/fhirtypes';
+import { openEncryptedDatabase, type Db } from '../../src/main/store/database.js';
+import { applyMigrations } from '../../src/main/store/migrations.js';
+import { AuditLedger } from '../../src/main/security/audit-ledger.js';
+import { MAX_PAYLOAD_BYTES, type VitalsPayload } from '../../src/main/vitals/payload.js';
+import { VitalsRepo } from '../../src/main/vitals/vitals-repo.js';
+import { REJECT_REASONS, VitalsIngest, classifyMessage, workstationClientId, type RejectReason, type VitalsIngestOptions, type VitalsSink } from '../../src/main/vitals/ingest.js';
+import { EmbeddedBroker, resolveVitalsBroker } from '../../src/main/vitals/broker.js';
+import { LOINC, UCUM, OBSERVATION_CATEGORY_SYSTEM, observationId } from '../../src/main/vitals/observations.js';
+import { MRN_SYSTEM } from '../../src/main/fhir/resources.js';
+import { tempDir } from '../support/harness.js';
+import { Mosquitto, TestPublisher, makeTlsMaterial, mosquittoAvailable, waitFor } from '../support/mosquitto.js';
+
+const PATIENT = `Patient/${randomUUID()}`;
+
+function openStore(dir = tempDir('nw-vitals-')): { db: Db; dir: string; close(): void } {
+  const db = openEncryptedDatabase(path.join(dir, 'neuroward.db'), randomBytes(32), { create: true });
+  applyMigrations(db, () => new Date().toISOString());
+  return {
+    db,
+    dir,
+    close() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function reading(deviceId: string, seq: number, extra: Partial<VitalsPayload> = {}): VitalsPayload {
+  return { v: 1, deviceId, seq, patient: PATIENT, ts: new Date().toISOString(), hr: 70 + (seq % 20), spo2: 97, rr: 16, tempC: 36.8, sbp: 121, dbp: 79, acvpu: 'A', o2: false, ...extra };
+}
+
+interface Rig {
+  ingest: VitalsIngest;
+  repo: VitalsRepo;
+  db: Db;
+  accepted: { bedKey: string; payload: VitalsPayload; storedAtCallback: boolean }[];
+  rejected: { bedKey: string; reason: RejectReason }[];
+  links: { up: boolean; at: Date }[];
+  stop(): Promise<void>;
+}
+
+async function startIngest(url: string, extra: Partial<VitalsIngestOptions> = {}, store = openStore()): Promise<Rig> {
+  const repo = new VitalsRepo(store.db, () => new Date());
+  const rig: Rig = {
+    repo,
+    db: store.db,
+    accepted: [],
+    rejected: [],
+    links: [],
+    ingest: null as unknown as VitalsIngest,
+    async stop() {
+      await rig.ingest.stop();
+      store.close();
+    },
+  };
+  rig.ingest = new VitalsIngest({
+    url,
+    clientId: workstationClientId(store.dir),
+    sink: repo,
+    keepaliveSeconds: 5,
+    reconnectPeriodMs: 200,
+    maxReconnectDelayMs: 1000,
+    connectTimeoutMs: 3000,
+    onReading: (bedKey, payload) => rig.accepted.push({ bedKey, payload, storedAtCallback: repo.isStored(payload.deviceId, payload.seq) }),
+    onRejected: (bedKey, reason) => rig.rejected.push({ bedKey, reason }),
+    onLink: (up, at) => rig.links.push({ up, at }),
+    ...extra,
+  });
+  rig.ingest.start();
+  return rig;
+}
+
+const linkUp = (rig: Rig) => waitFor(() => rig.ingest.stats.linkUp, 10_000, 'the ingest link to come up', () => rig.ingest.stats);
+
+interface BrokerUnderTest {
+  name: string;
+  start(): Promise<{ url: string; stop(): Promise<void> }>;
+}
+
+const BROKERS: BrokerUnderTest[] = [
+  {
+    name: 'mosquitto',
+    async start() {
+      const broker = await Mosquitto.start();
+      return { url: broker.url, stop: () => broker.stop() };
+    },
+  },
+  {
+    name: 'embedded aedes',
+    async start() {
+      const broker = await EmbeddedBroker.start({ port: 0 });
+      return { url: broker.url, stop: () => broker.close() };
+    },
+  },
+];
+
+describe.skipIf(!mosquittoAvailable()).each(BROKERS)('vitals ingest via $name', (brokerUnderTest) => {
+  let broker: { url: string; stop(): Promise<void> };
+  let rig: Rig;
+  let monitor: TestPublisher;
+  const topic = 'ward/4A/bed/07/vitals';
+  const device = `mon-${randomUUID().slice(0, 8)}`;
+  let seq = 1;
+
+  /** Publishes a valid reading and waits until it is stored: every message before it has then been handled. */
+  async function sentinel(): Promise<void> {
+    const r = reading(device, seq++);
+    await monitor.publish(topic, r);
+    await waitFor(() => rig.repo.isStored(device, r.seq), 10_000, `sentinel ${r.seq} stored`, () => rig.ingest.stats);
+  }
+
+  beforeAll(async () => {
+    broker = await brokerUnderTest.start();
+    rig = await startIngest(broker.url);
+    await linkUp(rig);
+    monitor = await TestPublisher.connect(broker.url, device);
+  });
+
+  afterAll(async () => {
+    await monitor?.end();
+    await rig?.stop();
+    await broker?.stop();
+  });
+
+  it('stores valid readings; the stored rows match what was published; onReading comes after the store', async () => {
+    const sent = [reading(device, seq++), reading(device, seq++, { patient: 'mrn:MRN-0042', o2: true, acvpu: 'V', fault: 'leads-off' }), reading(device, seq++, { hr: undefined, sbp: undefined, dbp: undefined, tempC: 38.4 })];
+    for (const r of sent) await monitor.publish(topic, r);
+    await waitFor(() => sent.every((r) => rig.repo.isStored(device, r.seq)), 10_000, 'three readings stored');
+
+    const rows = rig.repo.readings({ deviceId: device });
+    expect(rows).toHaveLength(3);
+    for (const r of sent) {
+      const row = rows.find((x) => x.seq === r.seq)!;
+      expect(row).toMatchObject({
+        ward: '4A',
+        bed: '07',
+        deviceId: device,
+        patientRef: r.patient ?? null,
+        ts: new Date(r.ts).toISOString(),
+        hr: r.hr ?? null,
+        spo2: r.spo2 ?? null,
+        rr: r.rr ?? null,
+        tempC: r.tempC ?? null,
+        sbp: r.sbp ?? null,
+        dbp: r.dbp ?? null,
+        acvpu: r.acvpu ?? null,
+        o2: r.o2 ?? null,
+        fault: r.fault ?? null,
+      });
+      expect(Date.parse(row.receivedAt)).toBeGreaterThan(Date.now() - 60_000);
+    }
+    const calls = rig.accepted.filter((a) => a.payload.deviceId === device);
+    expect(calls.map((c) => c.payload.seq)).toEqual(sent.map((r) => r.seq));
+    expect(calls.every((c) => c.bedKey === '4A/07' && c.storedAtCallback)).toBe(true);
+  });
+
+  it('stores a republished duplicate (same deviceId + seq) once and counts it', async () => {
+    const r = reading(device, seq++);
+    const before = rig.ingest.stats.rejected.duplicate;
+    await monitor.publish(topic, r);
+    await monitor.publish(topic, r);
+    await monitor.publish('ward/4A/bed/08/vitals', { ...r, hr: 99 }); // same identity from another bed: still the same reading
+    await sentinel();
+    const copies = rig.repo.readings({ deviceId: device }).filter((x) => x.seq === r.seq);
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toMatchObject({ bed: '07', hr: r.hr });
+    expect(rig.ingest.stats.rejected.duplicate - before).toBe(2);
+    expect(rig.rejected.filter((x) => x.reason === 'duplicate').map((x) => x.bedKey)).toEqual(expect.arrayContaining(['4A/07', '4A/08']));
+  });
+
+  it('rejects malformed JSON, wrong types, impossible values, odd topics and oversized payloads: counted per reason, never stored, still running', async () => {
+    const before = rig.ingest.stats;
+    const storedBefore = rig.repo.count();
+    const bad = (s: number) => `bad-${device}-${s}`;
+    const cases: [string, string | Buffer][] = [
+      [topic, '{"v":1,"deviceId":"x",'], // malformed-json
+      [topic, Buffer.from([0xff, 0xfe, 0x7b, 0x7d])], // malformed-json (not UTF-8)
+      [topic, 'hr=88'], // malformed-json
+      [topic, JSON.stringify({ ...reading(bad(1), 1), hr: '88' })], // schema: wrong type
+      [topic, JSON.stringify({ ...reading(bad(2), 1), v: 2 })], // schema: unknown version
+      [topic, JSON.stringify({ ...reading(bad(3), 1), extra: true })], // schema: unknown field
+      [topic, JSON.stringify([1, 2, 3])], // schema
+      [topic, JSON.stringify({ ...reading(bad(4), 1), ts: '2026-02-30T00:00:00Z' })], // schema: no such date
+      [topic, JSON.stringify({ ...reading(bad(5), 1), hr: 900 })], // impossible-value
+      [topic, JSON.stringify({ ...reading(bad(6), 1), spo2: 101 })], // impossible-value
+      [topic, JSON.stringify({ ...reading(bad(7), 1), sbp: 80, dbp: 120 })], // impossible-value: diastolic above systolic
+      ['ward/../bed/x/vitals', JSON.stringify(reading(bad(8), 1))], // bad-topic
+      ['ward/4 A/bed/07/vitals', JSON.stringify(reading(bad(9), 1))], // bad-topic
+      [`ward/${'w'.repeat(33)}/bed/07/vitals`, JSON.stringify(reading(bad(10), 1))], // bad-topic: ward name too long
+      ['ward/a/bed/b/vitals/extra', JSON.stringify(reading(bad(11), 1))], // outside the subscription: the broker never delivers it
+      ['ward/4A/bed/07/vitals/extra', JSON.stringify(reading(bad(12), 1))], // idem
+      [topic, JSON.stringify({ ...reading(bad(13), 1), fault: 'x'.repeat(MAX_PAYLOAD_BYTES) })], // oversized
+      [topic, Buffer.alloc(64 * 1024, 0x20)], // oversized
+    ];
+    for (const [t, payload] of cases) await monitor.raw(t, payload);
+    await sentinel();
+
+    const after = rig.ingest.stats;
+    const delta = Object.fromEntries(REJECT_REASONS.map((r) => [r, after.rejected[r] - before.rejected[r]]));
+    expect(delta).toEqual({ 'malformed-json': 3, schema: 5, 'impossible-value': 3, oversized: 2, 'bad-topic': 3, duplicate: 0 });
+    // 16 delivered (2 topics are outside the subscription) + the sentinel.
+    expect(after.received - before.received).toBe(17);
+    expect(rig.repo.count() - storedBefore).toBe(1);
+    for (let s = 1; s <= 13; s++) expect(rig.repo.count({ deviceId: bad(s) })).toBe(0);
+    expect(after.linkUp).toBe(true);
+    expect(after.storeErrors).toBe(0);
+    // Reported per bed where the topic names one (13 of the 16 delivered ones).
+    const reported = rig.rejected.filter((x) => x.reason !== 'duplicate');
+    expect(reported.filter((x) => x.bedKey === '4A/07').length).toBeGreaterThanOrEqual(13);
+    expect(reported.some((x) => x.bedKey.includes('..'))).toBe(false);
+  });
+
+  it('queues one FHIR transaction bundle per patient per minute with LOINC/UCUM-coded vital-signs Observations', async () => {
+    const patient = `Patient/${randomUUID()}`;
+    const minute = '2026-11-21T05:00';
+    const dev = `mon-fhir-${randomUUID().slice(0, 6)}`;
+    const r1 = reading(dev, 1, { patient, ts: `${minute}:10.000Z`, hr: 80, spo2: 95, rr: 18, tempC: 37.1, sbp: 130, dbp: 85, acvpu: 'A', o2: false });
+    const r2 = reading(dev, 2, { patient, ts: `${minute}:40.000Z`, hr: 84, spo2: 94, rr: undefined, tempC: undefined, sbp: undefined, dbp: undefined, acvpu: 'C', o2: true });
+    const r3 = reading(dev, 3, { patient, ts: '2026-11-21T05:01:05.000Z', hr: 90 });
+    for (const r of [r1, r2, r3]) await monitor.publish('ward/4A/bed/09/vitals', r);
+    await waitFor(() => rig.repo.isStored(dev, 3), 10_000, 'fhir readings stored');
+
+    const rows = rig.db.prepare(`SELECT resource_type, operation, resource_json FROM outbox WHERE resource_type = 'Bundle'`).all() as { resource_type: string; operation: string; resource_json: string }[];
+    const bundles = rows.map((r) => JSON.parse(r.resource_json) as Bundle).filter((b) => b.entry?.some((e) => (e.resource as Observation).subject?.reference === patient));
+    expect(bundles).toHaveLength(2); // 05:00 and 05:01; the second reading of 05:00 amended the pending entry
+    expect(rows.every((r) => r.operation === 'create')).toBe(true);
+    const first = bundles.find((b) => b.entry!.some((e) => (e.resource as Observation).effectiveDateTime!.startsWith(minute)))!;
+    expect(first.type).toBe('transaction');
+    const obs = first.entry!.map((e) => e.resource as Observation);
+    const byCode = (code: string) => obs.find((o) => o.code.coding!.some((c) => c.system === LOINC && c.code === code));
+    for (const e of first.entry!) expect(e.request).toEqual({ method: 'PUT', url: `Observation/${(e.resource as Observation).id}` });
+    for (const o of obs) {
+      expect(o.status).toBe('final');
+      expect(o.category![0]!.coding![0]).toMatchObject({ system: OBSERVATION_CATEGORY_SYSTEM, code: 'vital-signs' });
+      expect(o.subject).toEqual({ reference: patient });
+      expect(o.device?.identifier?.value).toBe(dev);
+    }
+    // Latest value of the minute per vital; identifier names the reading it came from.
+    expect(byCode('8867-4')).toMatchObject({ valueQuantity: { value: 84, system: UCUM, code: '/min' }, effectiveDateTime: r2.ts, identifier: [{ value: `${dev}:2` }] });
+    expect(byCode('8867-4')!.id).toBe(observationId(patient, minute, 'hr'));
+    expect(byCode('59408-5')).toMatchObject({ valueQuantity: { value: 94, system: UCUM, code: '%' } });
+    expect(byCode('2708-6')).toBe(byCode('59408-5'));
+    expect(byCode('9279-1')).toMatchObject({ valueQuantity: { value: 18, system: UCUM, code: '/min' }, identifier: [{ value: `${dev}:1` }] });
+    expect(byCode('8310-5')).toMatchObject({ valueQuantity: { value: 37.1, system: UCUM, code: 'Cel' } });
+    const bp = byCode('85354-9')!;
+    expect(bp.component!.map((c) => [c.code.coding![0]!.code, c.valueQuantity!.value, c.valueQuantity!.system, c.valueQuantity!.code])).toEqual([
+      ['8480-6', 130, UCUM, 'mm[Hg]'],
+      ['8462-4', 85, UCUM, 'mm[Hg]'],
+    ]);
+    expect(byCode('67775-7')!.valueCodeableConcept).toMatchObject({ coding: [{ code: 'C' }], text: 'New confusion' });
+    const o2 = obs.find((o) => o.code.text === 'On supplemental oxygen')!;
+    expect(o2.valueBoolean).toBe(true);
+    expect(obs).toHaveLength(7);
+
+    // MRN subjects are logical references by identifier.
+    const dev2 = `mon-mrn-${randomUUID().slice(0, 6)}`;
+    await monitor.publish('ward/4A/bed/10/vitals', reading(dev2, 1, { patient: 'mrn:MRN-77', ts: `${minute}:20.000Z` }));
+    await waitFor(() => rig.repo.isStored(dev2, 1), 10_000, 'mrn reading stored');
+    const mrnBundle = (rig.db.prepare(`SELECT resource_json FROM outbox WHERE resource_type = 'Bundle'`).all() as { resource_json: string }[])
+      .map((r) => JSON.parse(r.resource_json) as Bundle)
+      .find((b) => (b.entry![0]!.resource as Observation).subject?.identifier?.value === 'MRN-77')!;
+    expect((mrnBundle.entry![0]!.resource as Observation).subject).toEqual({ identifier: { system: MRN_SYSTEM, value: 'MRN-77' } });
+
+    // No patient: stored locally, nothing queued.
+    const dev3 = `mon-nopt-${randomUUID().slice(0, 6)}`;
+    const outboxBefore = (rig.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    await monitor.publish('ward/4A/bed/11/vitals', reading(dev3, 1, { patient: undefined }));
+    await waitFor(() => rig.repo.isStored(dev3, 1), 10_000, 'anonymous reading stored');
+    expect((rig.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n).toBe(outboxBefore);
+  });
+});
+
+describe.skipIf(!mosquittoAvailable())('vitals ingest: broker credentials and TLS (mosquitto)', () => {
+  it('connects with the user name and password from a mosquitto_passwd file; wrong ones never bring the link up', async () => {
+    const broker = await Mosquitto.start({ users: { 'nw-ingest': 'ingest secret 1', 'mon-1': 'monitor secret' } });
+    const good = await startIngest(broker.url, { username: 'nw-ingest', password: 'ingest secret 1' });
+    const bad = await startIngest(broker.url, { username: 'nw-ingest', password: 'wrong' });
+    try {
+      await linkUp(good);
+      const monitor = await TestPublisher.connect(broker.url, 'mon-auth-1', { username: 'mon-1', password: 'monitor secret' });
+      await monitor.publish('ward/ICU/bed/1/vitals', reading('mon-auth-1', 1));
+      await waitFor(() => good.repo.isStored('mon-auth-1', 1), 10_000, 'reading stored over an authenticated link');
+      await monitor.end();
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(bad.ingest.stats.linkUp).toBe(false);
+      expect(bad.links).toEqual([]);
+      expect(bad.ingest.stats.lastError).toMatch(/Not authorized|Bad username or password/i);
+      expect(bad.repo.count()).toBe(0);
+    } finally {
+      await good.stop();
+      await bad.stop();
+      await broker.stop();
+    }
+  });
+
+  it('connects over TLS to a broker with a certificate from its own CA (mutual TLS) and refuses an unknown CA', async () => {
+    const certDir = tempDir('nw-tls-');
+    const tls = makeTlsMaterial(certDir);
+    const broker = await Mosquitto.start({ tls: { ...tls, requireCertificate: true } });
+    const rig = await startIngest(broker.url, { tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+    const otherCaDir = tempDir('nw-tls-other-');
+    const otherCa = makeTlsMaterial(otherCaDir);
+    const untrusting = await startIngest(broker.url, { tls: { caFile: otherCa.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+    try {
+      await linkUp(rig);
+      const monitor = await TestPublisher.connect(broker.url, 'mon-tls-1', { ca: readFileSync(tls.caFile), cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile) });
+      await monitor.publish('ward/ICU/bed/2/vitals', reading('mon-tls-1', 1));
+      await waitFor(() => rig.repo.isStored('mon-tls-1', 1), 10_000, 'reading stored over TLS');
+      await monitor.end();
+      expect(untrusting.ingest.stats.linkUp).toBe(false);
+      expect(untrusting.ingest.stats.lastError).toMatch(/certificate|self.signed|unable to verify/i);
+    } finally {
+      await rig.stop();
+      await untrusting.stop();
+      await broker.stop();
+      rmSync(certDir, { recursive: true, force: true });
+      rmSync(otherCaDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!mosquittoAvailable())('vitals ingest: acknowledgement after storing (mosquitto)', () => {
+  it('a failed store leaves the reading unacknowledged and the broker redelivers it; a store that committed before the failure is not stored twice', async () => {
+    const broker = await Mosquitto.start();
+    const store = openStore();
+    const repo = new VitalsRepo(store.db, () => new Date());
+    const plan: ('fail-before' | 'fail-after')[] = [];
+    const sink: VitalsSink = {
+      store(bed, payload, at) {
+        const step = payload.deviceId === 'mon-flaky' ? plan.shift() : undefined;
+        if (step === 'fail-after') repo.store(bed, payload, at); // committed, then the process "fails" before the PUBACK
+        if (step) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+        return repo.store(bed, payload, at);
+      },
+    };
+    const rig = await startIngest(broker.url, { sink }, store);
+    try {
+      await linkUp(rig);
+      const monitor = await TestPublisher.connect(broker.url, 'mon-flaky');
+      plan.push('fail-before', 'fail-after');
+      await monitor.publish('ward/ICU/bed/3/vitals', reading('mon-flaky', 1)); // fails, redelivered, stored
+      await monitor.publish('ward/ICU/bed/3/vitals', reading('mon-flaky', 2)); // stored, "fails", redelivered, duplicate
+      await waitFor(() => repo.isStored('mon-flaky', 1) && repo.isStored('mon-flaky', 2) && rig.ingest.stats.rejected.duplicate >= 1, 15_000, 'redelivered readings handled', () => rig.ingest.stats);
+      await monitor.end();
+      expect(repo.count({ deviceId: 'mon-flaky' })).toBe(2);
+      // Reading 2 counts as a duplicate, not as accepted: its first store "failed" from the ingest's view.
+      expect(rig.ingest.stats).toMatchObject({ storeErrors: 2, accepted: 1 });
+      expect(rig.ingest.stats.rejected.duplicate).toBe(1);
+      expect(rig.links.filter((l) => !l.up).length).toBeGreaterThanOrEqual(1); // the connection was dropped to get the redelivery
+      expect(rig.ingest.stats.linkUp).toBe(true);
+    } finally {
+      await rig.stop();
+      await broker.stop();
+    }
+  });
+});
+
+describe('embedded broker (aedes)', () => {
+  it('is started only when no broker URL is configured, honours credentials and shuts down cleanly', async () => {
+    expect(await resolveVitalsBroker('mqtt://broker.example:1883')).toEqual({ url: 'mqtt://broker.example:1883', embedded: null });
+    const { url, embedded } = await resolveVitalsBroker(null, { port: 0, credentials: { username: 'ward', password: 'pw-123' } });
+    expect(embedded).not.toBeNull();
+    expect(url).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+    const rig = await startIngest(url, { username: 'ward', password: 'pw-123' });
+    const intruder = await startIngest(url, { username: 'ward', password: 'nope' });
+    try {
+      await linkUp(rig);
+      const monitor = await TestPublisher.connect(url, 'mon-emb-1', { username: 'ward', password: 'pw-123' });
+      await monitor.publish('ward/3B/bed/4/vitals', reading('mon-emb-1', 1));
+      await waitFor(() => rig.repo.isStored('mon-emb-1', 1), 10_000, 'reading stored via the embedded broker');
+      await monitor.end();
+      expect(intruder.ingest.stats.linkUp).toBe(false);
+      // Clean shutdown: the ingest sees the link go down; closing twice is harmless.
+      await embedded!.close();
+      await embedded!.close();
+      await waitFor(() => !rig.ingest.stats.linkUp, 5000, 'link down after the broker closed');
+      expect(rig.links.at(-1)?.up).toBe(false);
+    } finally {
+      await rig.stop();
+      await intruder.stop();
+      await embedded!.close();
+    }
+  });
+});
+
+describe('vitals store: uniqueness, audit, downsampling and retention', () => {
+  it('never stores a (deviceId, seq) twice, even through a second connection or a raw INSERT', () => {
+    const store = openStore();
+    const key = randomBytes(32);
+    store.db.close();
+    const file = path.join(store.dir, 'race.db');
+    const a = openEncryptedDatabase(file, key, { create: true });
+    applyMigrations(a, () => new Date().toISOString());
+    const b = openEncryptedDatabase(file, key, { create: false });
+    try {
+      const repoA = new VitalsRepo(a, () => new Date());
+      const repoB = new VitalsRepo(b, () => new Date());
+      const r = reading('mon-race', 5);
+      expect(repoA.store({ ward: 'W', bed: '1' }, r).status).toBe('stored');
+      expect(repoB.store({ ward: 'W', bed: '2' }, r).status).toBe('duplicate');
+      expect(() =>
+        b.prepare(`INSERT INTO vitals_readings (ward, bed, device_id, seq, ts, received_at) VALUES ('W', '1', 'mon-race', 5, 'x', 'y')`).run(),
+      ).toThrow(/UNIQUE/);
+      expect(() =>
+        b.prepare(`INSERT INTO vitals_readings (ward, bed, device_id, seq, ts, received_at, hr) VALUES ('W', '1', 'mon-race', 6, 'x', 'y', 900)`).run(),
+      ).toThrow(/CHECK/);
+      expect(repoA.count()).toBe(1);
+      expect((a.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n).toBe(1);
+    } finally {
+      a.close();
+      b.close();
+      rmSync(store.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('appends an audit entry in the same transaction when asked; the ledger stays intact', () => {
+    const store = openStore();
+    try {
+      const ledger = new AuditLedger(store.db, () => new Date());
+      const repo = new VitalsRepo(store.db, () => new Date(), { audit: ledger });
+      repo.store({ ward: 'W', bed: '1' }, reading('mon-audit', 1));
+      repo.store({ ward: 'W', bed: '1' }, reading('mon-audit', 1));
+      const entries = [...ledger.iterate()];
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({ action: 'vitals.reading.create', entity_id: 'mon-audit:1', patient_id: PATIENT.slice('Patient/'.length), channel: 'mqtt' });
+      expect(ledger.verify().ok).toBe(true);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('classifies messages without a broker', () => {
+    expect(classifyMessage('ward/a/bed/b/vitals', Buffer.from(JSON.stringify(reading('d', 1))))).toMatchObject({ ok: true, bedKey: 'a/b' });
+    expect(classifyMessage('ward/a/bed/b/vitals/extra', Buffer.from('{}'))).toMatchObject({ ok: false, reason: 'bad-topic', bedKey: null });
+    expect(classifyMessage('ward/a/bed/b/vitals', Buffer.from(JSON.stringify({ ...reading('d', 1), rr: 500, hr: 'x' })))).toMatchObject({ ok: false, reason: 'schema' });
+  });
+
+  it('downsamples per bed per minute (late readings included) and applies retention: raw 7 days, minutes 90 days', () => {
+    const store = openStore();
+    let now = Date.parse('2026-11-21T12:00:00Z');
+    const repo = new VitalsRepo(store.db, () => new Date(now));
+    try {
+      const bed = { ward: 'W', bed: '1' };
+      const at = (iso: string, seq: number, extra: Partial<VitalsPayload> = {}) => repo.store(bed, reading('mon-ds', seq, { ts: iso, ...extra }), new Date(now));
+      at('2026-11-21T11:58:10Z', 1, { hr: 60, acvpu: 'A', o2: false });
+      at('2026-11-21T11:58:40Z', 2, { hr: 80, acvpu: 'V', o2: true, fault: 'leads-off' });
+      at('2026-11-21T11:59:05Z', 3, { hr: 100, sbp: undefined, dbp: undefined });
+      expect(repo.downsample()).toBe(2);
+      let minutes = repo.minutes(bed);
+      expect(minutes.map((m) => [m.minute, m.n, m.hr])).toEqual([
+        ['2026-11-21T11:58', 2, { min: 60, max: 80, avg: 70 }],
+        ['2026-11-21T11:59', 1, { min: 100, max: 100, avg: 100 }],
+      ]);
+      expect(minutes[0]).toMatchObject({ acvpuWorst: 'V', o2Any: true, faults: 1, patientRef: PATIENT });
+      expect(minutes[1]!.sbp).toBeNull();
+      // A late reading for 11:58 (queued during a link loss) is folded into that minute at the next run.
+      at('2026-11-21T11:58:50Z', 4, { hr: 90, acvpu: 'A' });
+      expect(repo.downsample()).toBe(1);
+      minutes = repo.minutes(bed);
+      expect(minutes[0]).toMatchObject({ n: 3, hr: { min: 60, max: 90, avg: 230 / 3 }, acvpuWorst: 'V' });
+      expect(repo.downsample()).toBe(0);
+
+      // 8 days later: raw readings go, their minutes stay; 91 days later the minutes go too.
+      now += 8 * 86_400_000;
+      at('2026-11-29T12:00:00Z', 5);
+      const r1 = repo.applyRetention();
+      expect(r1).toEqual({ downsampled: 1, rawDeleted: 4, minutesDeleted: 0 });
+      expect(repo.count()).toBe(1);
+      expect(repo.minutes(bed)).toHaveLength(3);
+      now += 91 * 86_400_000;
+      const r2 = repo.applyRetention({ rawDays: 7, aggregateDays: 90 });
+      expect(r2).toEqual({ downsampled: 0, rawDeleted: 1, minutesDeleted: 3 });
+      expect(repo.minutes(bed)).toHaveLength(0);
+    } finally {
+      store.close();
+    }
+  });
+});
