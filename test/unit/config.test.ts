@@ -70,4 +70,15 @@ describe('config', () => {
     expect(() => loadConfig([], { ...home, NEUROWARD_PASSPHRASE_SOURCE: 'env' })).toThrow('environment variable NEUROWARD_STORE_PASSPHRASE is empty or unset');
     expect(() => loadConfig([], { ...home, NEUROWARD_PASSPHRASE_SOURCE: 'file' })).toThrow('"store.passphrase.file": required');
   });
+
+  it('reads the MQTT credentials and TLS files, and refuses half a client certificate or a missing password', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'mqtt.json');
+    writeFileSync(file, JSON.stringify({ mqtt: { url: 'mqtts://broker.ward:8883', username: 'ws-4a', passwordEnv: 'WARD_MQTT_PASSWORD', caFile: '/etc/ca.pem', certFile: '/etc/c.pem', keyFile: '/etc/c.key' } }));
+    const config = loadConfig(['--config', file], { ...home, WARD_MQTT_PASSWORD: 's3cret' });
+    expect(config.mqtt).toEqual({ username: 'ws-4a', password: 's3cret', caFile: '/etc/ca.pem', certFile: '/etc/c.pem', keyFile: '/etc/c.key', keepaliveSeconds: 10 });
+    expect(() => loadConfig(['--config', file], home)).toThrow('names environment variable WARD_MQTT_PASSWORD, which is empty or unset');
+    writeFileSync(file, JSON.stringify({ mqtt: { certFile: '/etc/c.pem' } }));
+    expect(() => loadConfig(['--config', file], home)).toThrow('"mqtt.certFile" and "mqtt.keyFile" go together');
+  });
 });

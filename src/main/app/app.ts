@@ -76,6 +76,12 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     mqttUrl: config.mqttUrl,
     embeddedPort: config.mqttEmbeddedPort,
     clientSeed: config.dataDir,
+    keepaliveSeconds: config.mqtt.keepaliveSeconds,
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    tls: config.mqtt.caFile || config.mqtt.certFile
+      ? { ...(config.mqtt.caFile ? { caFile: config.mqtt.caFile } : {}), ...(config.mqtt.certFile ? { certFile: config.mqtt.certFile } : {}), ...(config.mqtt.keyFile ? { keyFile: config.mqtt.keyFile } : {}) }
+      : null,
     now,
     log,
     broadcast: (update) => {

@@ -56,6 +56,14 @@ export const configFileSchema = z.strictObject({
       url: z.url({ protocol: /^(mqtts?|wss?)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }).optional(),
       /** Port of the embedded broker on 127.0.0.1 when no url is set; 0 picks a free one. */
       embeddedPort: z.number().int().min(0).max(65535).optional(),
+      username: z.string().min(1).max(256).optional(),
+      /** Environment variable holding the broker password (never the password itself in the file). */
+      passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
+      /** PEM files for mqtts://: the CA that signed the broker, and this workstation's client certificate. */
+      caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      keepaliveSeconds: z.number().int().min(1).max(600).optional(),
     })
     .optional(),
   fhir: z.strictObject({ servers: z.array(fhirServerSchema).max(16).optional() }).optional(),
@@ -84,6 +92,7 @@ export interface AppConfig {
   security: { idleLockMs: number; sessionMs: number; maxFailedSignIns: number; lockoutMs: number };
   mqttUrl: string | null;
   mqttEmbeddedPort: number;
+  mqtt: { username: string | null; password: string | null; caFile: string | null; certFile: string | null; keyFile: string | null; keepaliveSeconds: number };
   fhirServers: { name: string; baseUrl: string; tokenEnv: string | null }[];
   imaging: { importRoots: string[] };
 }
@@ -209,6 +218,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
   const s = settings.data;
 
   const passphraseSource = s.store?.passphrase?.source ?? 'auto';
+  if ((s.mqtt?.certFile === undefined) !== (s.mqtt?.keyFile === undefined)) {
+    throw new ConfigError('settings "mqtt.certFile" and "mqtt.keyFile" go together: give both or neither');
+  }
+  if (s.mqtt?.passwordEnv && !env[s.mqtt.passwordEnv]) {
+    throw new ConfigError(`setting "mqtt.passwordEnv" names environment variable ${s.mqtt.passwordEnv}, which is empty or unset`);
+  }
   const passphraseFile = s.store?.passphrase?.file ?? null;
   if (passphraseSource === 'file' && !passphraseFile) {
     throw new ConfigError('setting "store.passphrase.file": required when store.passphrase.source is "file"');
@@ -233,6 +248,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
     },
     mqttUrl: s.mqtt?.url ?? null,
     mqttEmbeddedPort: s.mqtt?.embeddedPort ?? DEFAULT_MQTT_PORT,
+    mqtt: {
+      username: s.mqtt?.username ?? null,
+      password: s.mqtt?.passwordEnv ? (env[s.mqtt.passwordEnv] ?? null) : null,
+      caFile: s.mqtt?.caFile ?? null,
+      certFile: s.mqtt?.certFile ?? null,
+      keyFile: s.mqtt?.keyFile ?? null,
+      keepaliveSeconds: s.mqtt?.keepaliveSeconds ?? 10,
+    },
     imaging: {
       importRoots: (s.imaging?.importRoots ?? [os.homedir(), '/media', '/mnt'].filter((dir) => process.platform !== 'win32' || dir === os.homedir())).map((dir) => path.resolve(dir)),
     },

@@ -35,6 +35,9 @@ export interface WardServiceOptions {
   /** Seed of the fixed MQTT client id: the broker keeps this workstation's session and queue under it. */
   clientSeed: string;
   keepaliveSeconds?: number;
+  username?: string | null;
+  password?: string | null;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string } | null;
   now: () => Date;
   /** Sends a ward update to every window allowed to see it. */
   broadcast: (update: { beds: BedView[]; alarms: AlarmView[] | null; link: WardBoard['link'] }) => void;
@@ -121,6 +124,9 @@ export class WardService {
       clientId: workstationClientId(this.options.clientSeed),
       sink: this.repo,
       keepaliveSeconds: this.options.keepaliveSeconds ?? 10,
+      ...(this.options.username ? { username: this.options.username } : {}),
+      ...(this.options.password ? { password: this.options.password } : {}),
+      ...(this.options.tls ? { tls: this.options.tls } : {}),
       onReading: (bedKey, payload) => this.reading(bedKey, payload),
       onRejected: (bedKey, reason) => this.rejected(bedKey, reason),
       onLink: (up, at) => this.linkChanged(up, at),
