@@ -3,6 +3,7 @@ import { retryConnectionNow } from './api/client.js';
 import { ChangePasswordScreen } from './screens/ChangePassword.js';
 import { ConnectingScreen } from './screens/Connecting.js';
 import { LockScreen } from './screens/Lock.js';
+import { AlarmWatch } from './features/ward/AlarmWatch.js';
 import { DemoAccountsScreen, SetupScreen } from './screens/Setup.js';
 import { SignInScreen } from './screens/SignIn.js';
 import { StoreErrorScreen } from './screens/StoreError.js';
@@ -27,9 +28,11 @@ export function App() {
   else if (session.mustChangePassword) screen = <ChangePasswordScreen session={session} />;
   else screen = <Shell key={session.user.id} session={session} />;
 
+  const watchesWard = Boolean(session && status?.store === 'ready' && session.permissions.includes('vitals:read'));
   return (
     <>
       <ConnectionBanner />
+      {watchesWard && session ? <AlarmWatch key={session.user.id} usable={!session.locked && !session.mustChangePassword} /> : null}
       {screen}
     </>
   );

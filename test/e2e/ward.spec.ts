@@ -133,6 +133,12 @@ test('a deteriorating patient raises a high alarm that sounds; the nurse acknowl
   await expect(highRow).toBeVisible({ timeout: 120_000 });
   await expect(page.locator('[data-testid="bed-tile"][data-bed^="E2E/"][data-news2-risk="high"]').first()).toBeVisible({ timeout: 30_000 });
   await expect(page.getByTestId('alarm-sound')).toHaveAttribute('data-playing', 'high');
+  // Leaving the board does not silence it: the tone and a pill follow the nurse to other screens.
+  await page.getByTestId('nav').getByTestId('nav-patients').click();
+  await expect(page.getByTestId('alarm-watch')).toHaveAttribute('data-playing', 'high');
+  await shot(page, 'ward-03b-alarm-on-other-screen');
+  await page.getByTestId('alarm-watch').click();
+  await expect(page.getByTestId('alarm-sound')).toHaveAttribute('data-playing', 'high');
   // High first: the list starts with a high-priority row.
   await expect(page.getByTestId('alarm-list').getByTestId('alarm-row').first()).toHaveAttribute('data-priority', 'high');
   await shot(page, 'ward-03-high-alarm');

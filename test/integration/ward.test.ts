@@ -128,4 +128,18 @@ describe('ward monitoring', () => {
     expect(history.readings.length).toBeGreaterThan(3);
     expect(history.readings.at(-1)!.news2).toBeGreaterThanOrEqual(7);
   });
+
+  it('keeps sending alarms, without vitals, to a nurse whose screen is locked', async () => {
+    const { connection: locked } = await ws.signInAs('nurse');
+    await locked.ok('auth.lock', {});
+    const from = locked.events.length;
+    await publish('9', { hr: 140, spo2: 86, rr: 30, tempC: 39.6, sbp: 85, dbp: 50, acvpu: 'P', o2: true });
+    const update = await until(() => {
+      const e = locked.events.slice(from).find((x) => x.event === 'ward.update' && ((x.payload as { alarms: AlarmView[] | null }).alarms ?? []).some((a) => a.bedKey === 'A/9'));
+      return e?.payload as { beds: unknown[]; alarms: AlarmView[] } | undefined;
+    }, 'an alarm update on the locked screen');
+    expect(update.beds).toEqual([]);
+    expect(locked.events.slice(from).every((x) => x.event !== 'ward.update' || (x.payload as { beds: unknown[] }).beds.length === 0)).toBe(true);
+    expect((await locked.fail('ward.board', {})).code).toBe('session-locked');
+  });
 });

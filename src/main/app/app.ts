@@ -87,7 +87,9 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     broadcast: (update) => {
       for (const connection of connections.values()) {
         const session = sessions.forConnection(connection.id);
-        if (session && !session.locked && roleHasPermission(session.role, 'vitals:read')) connection.send('ward.update', update);
+        if (!session || !roleHasPermission(session.role, 'vitals:read')) continue;
+        // A locked screen must still sound alarms, but shows no patient's vitals: alarms and link only.
+        connection.send('ward.update', session.locked ? { ...update, beds: [] } : update);
       }
     },
   });

@@ -208,6 +208,9 @@ export async function fetchBoard(): Promise<void> {
 function onUpdate(update: EventPayload<'ward.update'>): void {
   if (buffered) buffered.push(update);
   else if (useWard.getState().status === 'ready') applyUpdate(update);
+  // No board yet (locked screen, password to change): the alarm list is complete in every update, so
+  // alarms still sound; beds wait for the board.
+  else applyUpdate({ ...update, beds: [] });
 }
 
 /** Starts following the ward (reference-counted; call the returned function to stop). */
@@ -221,7 +224,7 @@ export function startWard(): () => void {
       }),
     ];
     void fetchBoard();
-  }
+  } else if (useWard.getState().status === 'error') void fetchBoard();
   let stopped = false;
   return () => {
     if (stopped) return;

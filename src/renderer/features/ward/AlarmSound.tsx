@@ -23,8 +23,7 @@ export function AlarmSound() {
     alarmSounder.setWanted(wanted);
   }, [wanted]);
 
-  // Silent when the ward screen closes.
-  useEffect(() => () => alarmSounder.setWanted('none'), []);
+  // No silencing when the board closes: AlarmWatch keeps the tone going on every screen.
 
   // Any gesture on the page may start audio, not only the banner's button.
   useEffect(() => {
