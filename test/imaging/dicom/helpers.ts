@@ -5,11 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DwiSeries } from '../../../src/main/imaging/types.js';
+import { SHARED_DATA as DEFAULT_SHARED_DATA } from '../../support/shared-data.js';
 
 export const PYTHON = '/usr/bin/python3';
 export const DCM2NIIX = 'dcm2niix';
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/dicom');
-export const SHARED_DATA = process.env.NEUROWARD_SHARED_DATA ?? '/work/shared/data';
+// ../shared/data beside the project, like every other test (test/support/shared-data.ts); overridable.
+export const SHARED_DATA = process.env.NEUROWARD_SHARED_DATA ?? DEFAULT_SHARED_DATA;
 
 export interface NiftiRef {
   dims: number[];
