@@ -71,18 +71,20 @@ export class ImagingService {
     if (!target) return { path: null, parent: null, roots, entries: roots.map((root) => ({ name: root, path: root, kind: 'dir' as const, size: 0 })) };
     const dir = await this.allowed(target);
     if (!(await stat(dir)).isDirectory()) throw new NwError('bad-request', `${target} is not a folder.`);
+    // Paths are shown as the person navigated them (a root may be a symlink); the real path is only for the check above.
+    const shown = path.resolve(target);
     const names = await readdir(dir, { withFileTypes: true });
     const entries = [];
     for (const entry of names) {
       if (entry.name.startsWith('.')) continue;
-      const full = path.join(dir, entry.name);
+      const full = path.join(shown, entry.name);
       const info = await stat(full).catch(() => null);
       if (!info) continue;
       entries.push({ name: entry.name, path: full, kind: info.isDirectory() ? ('dir' as const) : ('file' as const), size: info.isDirectory() ? 0 : info.size });
     }
     entries.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'dir' ? -1 : 1));
-    const isRoot = roots.some((root) => path.resolve(root) === dir);
-    return { path: dir, parent: isRoot ? null : path.dirname(dir), roots, entries: entries.slice(0, 2000) };
+    const isRoot = roots.some((root) => path.resolve(root) === shown);
+    return { path: shown, parent: isRoot ? null : path.dirname(shown), roots, entries: entries.slice(0, 2000) };
   }
 
   async scan(target: string): Promise<{ series: SeriesSummaryView[]; nifti: { file: string; bval: string | null; bvec: string | null }[] }> {
