@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { vitalsAt } from '../src/cli/simulate-ward.js';
+import { WalCheckpointer } from '../src/main/store/checkpointer.js';
 import { openEncryptedDatabase, type Db } from '../src/main/store/database.js';
 import { applyMigrations } from '../src/main/store/migrations.js';
 import { AlarmEngine, type AlarmEvent, type VitalsReading } from '../src/main/vitals/alarms.js';
@@ -461,8 +462,10 @@ interface RunResult {
   /** How late a 50 ms JS interval ran (ms beyond its period): what WardService's 1 s alarm tick and board push suffer. */
   timerLagP99Ms: number;
   timerLagMaxMs: number;
-  /** Service times in the window: VitalsRepo.store (transaction incl. commit) and AlarmEngine.ingest. */
+  /** Service times in the window: VitalsRepo.storeBatch (one transaction incl. commit) and AlarmEngine.ingest. */
   storeMs: ReturnType<Samples['summary']>;
+  /** Readings per stored batch in the window. */
+  batchSize: ReturnType<Samples['summary']>;
   engineMs: ReturnType<Samples['summary']>;
   /** Longest gap between two runs of WardService's 1 s alarm tick in the window. */
   tickGapMaxMs: number;
@@ -481,8 +484,8 @@ interface Probes {
   ingest(reading: VitalsReading, events: AlarmEvent[], at: number, engineMs: number): void;
   /** WardService's 1 s timer ran the engine's tick. */
   tick(events: AlarmEvent[], at: number): void;
-  /** VitalsRepo.store (one transaction, committed) took this long (ms). */
-  store(ms: number): void;
+  /** VitalsRepo.storeBatch (one transaction, committed) took this long (ms) for this many readings. */
+  store(ms: number, readings: number): void;
 }
 
 /**
@@ -496,7 +499,7 @@ function instrument(ward: WardService, probes: Probes): void {
   if (!(engine instanceof AlarmEngine) || !(repo instanceof VitalsRepo)) throw new Error('WardService no longer keeps its AlarmEngine in `engine` and VitalsRepo in `repo`: update bench/ward-load.ts');
   const ingest = engine.ingest.bind(engine);
   const tick = engine.tick.bind(engine);
-  const store = repo.store.bind(repo);
+  const storeBatch = repo.storeBatch.bind(repo);
   engine.ingest = (bedId, reading, now) => {
     const t0 = performance.now();
     const events = ingest(bedId, reading, now);
@@ -508,12 +511,12 @@ function instrument(ward: WardService, probes: Probes): void {
     probes.tick(events, Date.now());
     return events;
   };
-  repo.store = (bed, payload, receivedAt) => {
+  repo.storeBatch = (readings, receivedAt) => {
     const t0 = performance.now();
     try {
-      return store(bed, payload, receivedAt);
+      return storeBatch(readings, receivedAt);
     } finally {
-      probes.store(performance.now() - t0);
+      probes.store(performance.now() - t0, readings.length);
     }
   };
 }
@@ -633,12 +636,15 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
   };
   let result: RunResult | null = null;
   const dir = tempDir('nw-bench-ward-');
-  const db: Db = openEncryptedDatabase(path.join(dir, 'neuroward.db'), randomBytes(32), { create: true });
+  const logLines: string[] = [];
+  const key = randomBytes(32);
+  const db: Db = openEncryptedDatabase(path.join(dir, 'neuroward.db'), key, { create: true });
   applyMigrations(db, () => new Date().toISOString());
+  // As StoreService does in the app: WAL checkpoints on a worker thread.
+  const checkpointer = WalCheckpointer.start(db, path.join(dir, 'neuroward.db'), key, { log: (message) => logLines.push(message) });
   let mosquitto: Mosquitto | null = null;
   let ward: WardService | null = null;
   let child: ChildProcess | null = null;
-  const logLines: string[] = [];
   try {
     if (broker === 'mosquitto') mosquitto = await startMosquitto(options.mosquittoQueue);
     ward = new WardService({
@@ -658,6 +664,7 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
     const readings = new Samples();
     const alarms = new Samples();
     const storeMs = new Samples();
+    const batchSize = new Samples();
     const engineMs = new Samples();
     let evaluated = 0;
     let lastAt = 0;
@@ -696,8 +703,10 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
         if (meter?.started && !meter.ended) tickGapMax = Math.max(tickGapMax, at - Math.max(lastTick, meter.wall0));
         lastTick = at;
       },
-      store: (ms) => {
-        if (meter?.started && !meter.ended) storeMs.push(ms);
+      store: (ms, count) => {
+        if (!meter?.started || meter.ended) return;
+        storeMs.push(ms);
+        batchSize.push(count);
       },
     });
     const linkDeadline = Date.now() + 15_000;
@@ -828,6 +837,7 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
       otherCpuPercent: theMeter.machineCpuPercent - theMeter.cpuPercent - (broker === 'mosquitto' ? theMeter.brokerCpuPercent : 0) - (done?.cpuPercent ?? 0),
       loadAverage: os.loadavg()[0] ?? Number.NaN,
       storeMs: storeMs.summary(),
+      batchSize: batchSize.summary(),
       engineMs: engineMs.summary(),
       tickGapMaxMs: tickGapMax,
       publisherCpuPercent: done?.cpuPercent ?? Number.NaN,
@@ -850,6 +860,7 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
     run.phase = 'stopping: WardService.stop() (ingest disconnects, embedded broker closes)';
     if (ward) await Promise.race([ward.stop().catch(() => undefined), sleep(5000)]);
     await mosquitto?.stop();
+    checkpointer.stop();
     db.close();
     removeDir(dir);
     if (result && run.crash && !result.crashed) result.crashed = crashReport();
@@ -973,7 +984,9 @@ function printReport(results: RunResult[], options: Options, mosquittoConfig: st
     if (r.drainMs > 1500) extras.push(`last reading evaluated ${f1(r.drainMs / 1000)} s after the window`);
     if (r.publisherMaxLagMs > 50) extras.push(`publisher fell ${f0(r.publisherMaxLagMs)} ms behind schedule`);
     extras.push(`read max ${f0(r.readings.max)} ms`, `timer lag max ${f0(r.timerLagMaxMs)} ms`, `load average ${r.loadAverage.toFixed(1)}`);
-    extras.push(`per reading: store ${f2(r.storeMs.mean)} ms mean, ${f2(r.storeMs.p99)} p99, ${f0(r.storeMs.max)} max; engine ${f2(r.engineMs.mean)} mean, ${f2(r.engineMs.p99)} p99`);
+    extras.push(
+      `store: ${f0(r.storeMs.n)} transactions, ${f2(r.batchSize.mean)} readings each (max ${f0(r.batchSize.max)}), ${f2(r.storeMs.mean)} ms mean, ${f2(r.storeMs.p99)} p99, ${f0(r.storeMs.max)} max; engine per reading ${f2(r.engineMs.mean)} ms mean, ${f2(r.engineMs.p99)} p99`,
+    );
     if (r.tickGapMaxMs > 1500) extras.push(`WardService 1 s timers (alarm tick, board push) starved up to ${f1(r.tickGapMaxMs / 1000)} s`);
     extras.push(...r.notes);
     console.log(`  ${r.broker} ${r.spec.beds}@${every(r.spec)}: ${extras.join('; ')}`);

@@ -10,6 +10,7 @@
  *   burst          each interval, a burst of 10 readings per bed at once
  */
 import mqtt from 'mqtt';
+import { mulberry32 } from '../shared/random.js';
 
 export const SCENARIOS = ['stable', 'deteriorating', 'dropout', 'malformed', 'burst'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -27,17 +28,6 @@ export interface SimulateOptions {
   username?: string | undefined;
   password?: string | undefined;
   log: (line: string) => void;
-}
-
-/** A small deterministic PRNG so a run can be repeated. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Bed {

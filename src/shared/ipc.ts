@@ -514,7 +514,7 @@ export const events = {
   /** Progress and outcome of an import started from this window. */
   'imaging.job': imagingJobSchema,
   /** At most once a second: beds that changed and, when they changed, all active alarms. */
-  'ward.update': z.object({ beds: z.array(bedViewSchema), alarms: z.array(alarmViewSchema).nullable(), link: wardBoardSchema.shape.link }),
+  'ward.update': z.object({ beds: z.array(bedViewSchema), alarms: z.array(alarmViewSchema).nullable(), link: wardBoardSchema.shape.link, counters: wardBoardSchema.shape.counters }),
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.output<(typeof events)[E]>;

@@ -63,6 +63,8 @@ describe('ward monitoring', () => {
     }, 'a high NEWS2 alarm');
     const pushed = await until(() => nurse.events.find((e) => e.event === 'ward.update' && ((e.payload as { alarms: AlarmView[] | null }).alarms ?? []).some((a) => a.id === alarm.id)), 'the pushed alarm');
     expect(pushed).toBeDefined();
+    // Updates carry the ingest's counters, so the board's figures stay current without a reload.
+    expect((pushed!.payload as { counters: WardBoard['counters'] }).counters.accepted).toBeGreaterThanOrEqual(2);
     const bed = (await nurse.ok('ward.board', {})).beds.find((b) => b.key === 'A/2')!;
     expect(bed.news2).toMatchObject({ risk: 'high' });
     expect(bed.news2!.aggregate).toBeGreaterThanOrEqual(7);

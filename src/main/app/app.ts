@@ -47,7 +47,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   const liveConnections = new Set<string>();
   const startupNotes: string[] = [];
 
-  const store = new StoreService(config, options.safeStorage, now);
+  const store = new StoreService(config, options.safeStorage, now, { backgroundCheckpoints: true, log });
   await store.start();
 
   const sessions = new SessionManager({ idleLockMs: config.security.idleLockMs, sessionMs: config.security.sessionMs, now: () => now().getTime() }, (connectionId, session, reason) => {

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3-multiple-ciphers';
 import { NwError } from '../../shared/errors.js';
 
 export type Db = Database.Database;
+export type Statement = Database.Statement;
 
 /** The pragmas an external shell needs after `PRAGMA key`, for the docs and the tests. */
 export const SHELL_PRAGMAS = ['PRAGMA cipher_page_size = 4096;'] as const;
@@ -21,6 +22,11 @@ function sqliteCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
 }
 
+/** The pragmas that make a connection read this store: the cipher, its page format, the raw key. */
+export function keyPragmas(key: Buffer): string[] {
+  return [`cipher='sqlcipher'`, 'legacy=3', 'legacy_page_size=4096', `key="x'${key.toString('hex')}'"`];
+}
+
 /**
  * Opens (or creates) the store file with the key. The key has already been checked against the key
  * file, so a failure to read here means the file itself is damaged.
@@ -29,10 +35,7 @@ export function openEncryptedDatabase(file: string, key: Buffer, options: { crea
   let db: Db | undefined;
   try {
     db = new Database(file, { fileMustExist: !options.create, ...nativeBindingOption() });
-    db.pragma(`cipher='sqlcipher'`);
-    db.pragma('legacy=3');
-    db.pragma('legacy_page_size=4096');
-    db.pragma(`key="x'${key.toString('hex')}'"`);
+    for (const pragma of keyPragmas(key)) db.pragma(pragma);
     // The first real read decrypts page 1: a damaged or foreign file fails here.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
     db.pragma('journal_mode = WAL');

@@ -193,6 +193,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX IF NOT EXISTS outbox_resource ON outbox(resource_type, resource_id);
     `,
   },
+  {
+    version: 4,
+    name: 'vitals bundles written per minute',
+    sql: `
+      -- Patient minutes whose outbox bundle was queued by their first reading and is to be rewritten,
+      -- once, when the minute has ended (vitals-repo.ts queueMinuteBundles).
+      CREATE TABLE vitals_bundles_pending (
+        patient_ref TEXT NOT NULL,
+        minute TEXT NOT NULL,
+        PRIMARY KEY (minute, patient_ref)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

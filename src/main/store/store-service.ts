@@ -10,6 +10,7 @@ import type { SafeStorageKeyProvider } from '../app/types.js';
 import type { PassphraseSource, StoreState } from '../../shared/ipc.js';
 import { NwError } from '../../shared/errors.js';
 import { openEncryptedDatabase, type Db } from './database.js';
+import { WalCheckpointer } from './checkpointer.js';
 import { applyMigrations } from './migrations.js';
 import { derivePassphraseKey, newPassphraseKey, newSealedKey, readKeyInfo, unsealKey, writeKeyInfo, type KeyInfo } from './keys.js';
 
@@ -30,11 +31,14 @@ export class StoreService {
   private unlockFailures = 0;
   private unlockBlockedUntil = 0;
   private busy = false;
+  private checkpointer: WalCheckpointer | null = null;
 
   constructor(
     private readonly config: AppConfig,
     private readonly safeStorage: SafeStorageKeyProvider | undefined,
     private readonly now: () => Date,
+    /** `backgroundCheckpoints`: checkpoint the WAL from a worker thread (the app; not the short-lived CLI). */
+    private readonly options: { backgroundCheckpoints?: boolean; log?: (message: string) => void } = {},
   ) {
     this.dbFile = path.join(config.dataDir, STORE_FILE);
     this.keyFile = path.join(config.dataDir, KEY_FILE);
@@ -210,6 +214,7 @@ export class StoreService {
     }
     this.dbValue = db;
     this.openKey = key;
+    if (this.options.backgroundCheckpoints) this.checkpointer = WalCheckpointer.start(db, this.dbFile, key, this.options.log ? { log: this.options.log } : {});
     this.stateValue = 'ready';
     this.errorValue = null;
   }
@@ -229,6 +234,8 @@ export class StoreService {
   }
 
   close(): void {
+    this.checkpointer?.stop();
+    this.checkpointer = null;
     if (this.dbValue?.open) {
       this.dbValue.pragma('wal_checkpoint(TRUNCATE)');
       this.dbValue.close();

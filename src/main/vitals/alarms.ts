@@ -369,6 +369,13 @@ export class AlarmEngine {
   private readonly beds = new Map<string, BedState>();
   private readonly ward: Tracker;
   private linkLost = false;
+  /**
+   * No tracker and no bed's no-data watch can fall due before this time, so a reading may skip the
+   * pass over every bed (which made ingest O(beds) per reading: quadratic for a ward). It may be
+   * too early (that costs one full pass, which recomputes it) but never too late; `tick` always
+   * makes a full pass. -Infinity forces a full pass at the next call.
+   */
+  private nextDueMs = Number.NEGATIVE_INFINITY;
 
   constructor(config: AlarmConfigInput = {}) {
     this.config = resolveConfig(config);
@@ -382,6 +389,7 @@ export class AlarmEngine {
     if (settings.spo2Scale !== 1 && settings.spo2Scale !== 2) throw new RangeError('spo2Scale must be 1 or 2');
     const t = this.time(now);
     const events = this.advance(t);
+    this.nextDueMs = Number.NEGATIVE_INFINITY;
     const bed = this.bed(bedId, t);
     if (bed.spo2Scale !== settings.spo2Scale) {
       bed.spo2Scale = settings.spo2Scale;
@@ -427,6 +435,7 @@ export class AlarmEngine {
     }
 
     events.push(...this.observe(this.noDataTracker(bed), { severity: null, clearOk: true }, t));
+    this.nextDueMs = Math.min(this.nextDueMs, this.noDataDue(bed)); // the watch restarts now, also after a no-data alarm cleared
     events.push(...this.observe(this.impossibleTracker(bed), { severity: null, clearOk: true }, t));
 
     for (const tr of bed.trackers.values()) {
@@ -468,6 +477,7 @@ export class AlarmEngine {
   linkDown(now: number): AlarmEvent[] {
     const t = this.time(now);
     const events = this.advance(t);
+    this.nextDueMs = Number.NEGATIVE_INFINITY;
     this.linkLost = true;
     events.push(...this.observe(this.ward, { severity: this.config.technicalPriority.monitoringLost, clearOk: false, message: 'Monitoring lost: no connection to the bedside monitors' }, t));
     return events;
@@ -477,6 +487,7 @@ export class AlarmEngine {
   linkUp(now: number): AlarmEvent[] {
     const t = this.time(now);
     const events = this.advance(t);
+    this.nextDueMs = Number.NEGATIVE_INFINITY;
     if (this.linkLost) {
       this.linkLost = false;
       for (const bed of this.beds.values()) bed.watchFrom = Math.max(bed.watchFrom, t);
@@ -487,7 +498,7 @@ export class AlarmEngine {
 
   /** Brings the engine up to `now`: onset, hysteresis, no-data, pause expiry, escalation. */
   tick(now: number): AlarmEvent[] {
-    return this.advance(this.time(now));
+    return this.advance(this.time(now), true);
   }
 
   /**
@@ -499,6 +510,7 @@ export class AlarmEngine {
     requireText('reason', reason);
     const t = this.time(now);
     const events = this.advance(t);
+    this.nextDueMs = Number.NEGATIVE_INFINITY;
     const tr = this.find(alarmId);
     if (!tr?.alarm || tr.alarm.acknowledged) return events;
     tr.alarm.acknowledged = { by, reason, at: t };
@@ -520,6 +532,7 @@ export class AlarmEngine {
     }
     const t = this.time(now);
     const events = this.advance(t);
+    this.nextDueMs = Number.NEGATIVE_INFINITY;
     const tr = this.find(alarmId);
     if (!tr?.alarm || tr.alarm.acknowledged) return events;
     const until = t + seconds * 1000;
@@ -576,6 +589,7 @@ export class AlarmEngine {
     if (!bed) {
       bed = { id: bedId, spo2Scale: 1, patient: undefined, watchFrom: t, latest: {}, news2: null, news2Contributors: [], trackers: new Map() };
       this.beds.set(bedId, bed);
+      this.nextDueMs = Math.min(this.nextDueMs, this.noDataDue(bed));
     }
     return bed;
   }
@@ -688,7 +702,28 @@ export class AlarmEngine {
       else if (tr.absentSince === null) tr.absentSince = t;
     }
     events.push(...this.step(tr, t));
+    this.nextDueMs = Math.min(this.nextDueMs, this.trackerDue(tr));
     return events;
+  }
+
+  /** When this tracker next has something to do (onset, clear or latch, pause expiry, escalation); Infinity if never by itself. */
+  private trackerDue(tr: Tracker): number {
+    let due = Number.POSITIVE_INFINITY;
+    const alarm = tr.alarm;
+    for (const [p, since] of tr.pending) {
+      if (!alarm || RANK[p] > RANK[alarm.priority]) due = Math.min(due, since + tr.onsetS(p) * 1000);
+    }
+    if (!alarm) return due;
+    if (alarm.state === 'active' && tr.absentSince !== null) due = Math.min(due, tr.absentSince + tr.clearS * 1000);
+    if (alarm.paused) return Math.min(due, alarm.paused.until);
+    const next = alarm.acknowledged ? undefined : this.config.escalation[alarm.priority][alarm.escalationLevel];
+    return next ? Math.min(due, alarm.priorityAt + next.afterS * 1000) : due;
+  }
+
+  /** When the bed's no-data alarm falls due; Infinity while it is on or the link is down. */
+  private noDataDue(bed: BedState): number {
+    if (this.linkLost || bed.trackers.get('no-data')?.alarm) return Number.POSITIVE_INFINITY;
+    return bed.watchFrom + this.config.noDataTimeoutS * 1000;
   }
 
   /** Onset (raise, or raise priority) and hysteresis (clear or latch) as due at `t`. */
@@ -761,8 +796,9 @@ export class AlarmEngine {
     return events;
   }
 
-  private advance(t: number): AlarmEvent[] {
+  private advance(t: number, full = false): AlarmEvent[] {
     const events: AlarmEvent[] = [];
+    if (!full && t < this.nextDueMs) return events;
     if (!this.linkLost) {
       for (const bed of this.beds.values()) {
         if (t - bed.watchFrom >= this.config.noDataTimeoutS * 1000) {
@@ -774,10 +810,14 @@ export class AlarmEngine {
         }
       }
     }
+    let nextDue = Number.POSITIVE_INFINITY;
     for (const tr of this.trackers()) {
       events.push(...this.step(tr, t));
       events.push(...this.timers(tr, t));
+      nextDue = Math.min(nextDue, this.trackerDue(tr));
     }
+    for (const bed of this.beds.values()) nextDue = Math.min(nextDue, this.noDataDue(bed));
+    this.nextDueMs = nextDue;
     return events;
   }
 

@@ -16,6 +16,11 @@ import { VitalsRepo, type StoredReading } from './vitals-repo.js';
 const TREND_MINUTES = 60;
 const TREND_KEYS = ['hr', 'spo2', 'rr', 'sbp'] as const;
 const RETENTION_EVERY_MS = 3_600_000;
+/** Due minute bundles are written over this many seconds (one run per second). */
+const BUNDLES_SPREAD_S = 20;
+const BUNDLES_PER_TRANSACTION = 25;
+/** ~0.5 ms each: at most ~0.1 s of work a second. */
+const BUNDLES_MAX_PER_S = 200;
 
 interface BedState {
   key: BedKey;
@@ -40,7 +45,7 @@ export interface WardServiceOptions {
   tls?: { caFile?: string; certFile?: string; keyFile?: string } | null;
   now: () => Date;
   /** Sends a ward update to every window allowed to see it. */
-  broadcast: (update: { beds: BedView[]; alarms: AlarmView[] | null; link: WardBoard['link'] }) => void;
+  broadcast: (update: { beds: BedView[]; alarms: AlarmView[] | null; link: WardBoard['link']; counters: WardBoard['counters'] }) => void;
   log: (message: string) => void;
 }
 
@@ -90,6 +95,7 @@ export class WardService {
   private readonly dirty = new Set<BedKey>();
   private alarmsDirty = false;
   private linkDirty = false;
+  private lastCounters = '';
   private link: WardBoard['link'];
   private ingest: VitalsIngest | null = null;
   private broker: EmbeddedBroker | null = null;
@@ -137,6 +143,7 @@ export class WardService {
     this.timers.push(
       setInterval(() => this.apply(this.engine.tick(this.nowMs())), 1000),
       setInterval(() => this.flush(), 1000),
+      setInterval(() => this.queueMinuteBundles(), 1000),
       setInterval(() => {
         try {
           this.repo?.applyRetention();
@@ -155,6 +162,38 @@ export class WardService {
     this.ingest = null;
     await this.broker?.close();
     this.broker = null;
+  }
+
+  /**
+   * A share of the due minute bundles each second, so that a large ward's minute is written over
+   * BUNDLES_SPREAD_S seconds instead of in one burst (and a backlog, after downtime, at a bounded
+   * rate); in small transactions with readings and alarms in between.
+   */
+  private queueMinuteBundles(): void {
+    const repo = this.repo;
+    if (!repo) return;
+    let left: number;
+    try {
+      left = Math.min(BUNDLES_MAX_PER_S, Math.ceil(repo.dueMinuteBundles() / BUNDLES_SPREAD_S));
+    } catch (error) {
+      this.bundleFailure(error);
+      return;
+    }
+    const chunk = (): void => {
+      if (left <= 0 || this.repo !== repo || !this.ingest) return;
+      const limit = Math.min(left, BUNDLES_PER_TRANSACTION);
+      left -= limit;
+      try {
+        if (repo.queueMinuteBundles(limit) === limit) setImmediate(chunk);
+      } catch (error) {
+        this.bundleFailure(error);
+      }
+    };
+    chunk();
+  }
+
+  private bundleFailure(error: unknown): void {
+    this.options.log(`vitals: writing minute bundles to the outbox failed (tried again in a second; the readings are stored): ${(error as Error).message}`);
   }
 
   private nowMs(): number {
@@ -236,22 +275,29 @@ export class WardService {
   }
 
   private flush(): void {
-    if (!this.dirty.size && !this.alarmsDirty && !this.linkDirty) return;
+    const counters = this.counters();
+    const countersChanged = JSON.stringify(counters) !== this.lastCounters;
+    if (!this.dirty.size && !this.alarmsDirty && !this.linkDirty && !countersChanged) return;
     const beds = [...this.dirty].map((key) => this.view(this.bedState(key)));
     const alarms = this.alarmsDirty ? this.engine.active().map(alarmView) : null;
     this.dirty.clear();
     this.alarmsDirty = false;
     this.linkDirty = false;
-    this.options.broadcast({ beds, alarms, link: this.link });
+    this.lastCounters = JSON.stringify(counters);
+    this.options.broadcast({ beds, alarms, link: this.link, counters });
+  }
+
+  private counters(): WardBoard['counters'] {
+    const stats = this.ingest?.stats;
+    return { accepted: stats?.accepted ?? 0, rejected: stats ? { ...stats.rejected } : {} };
   }
 
   board(): WardBoard {
-    const stats = this.ingest?.stats;
     return {
       beds: [...this.beds.values()].sort((a, b) => a.key.localeCompare(b.key, undefined, { numeric: true })).map((bed) => this.view(bed)),
       alarms: this.engine.active().map(alarmView),
       link: this.link,
-      counters: { accepted: stats?.accepted ?? 0, rejected: stats ? { ...stats.rejected } : {} },
+      counters: this.counters(),
     };
   }
 

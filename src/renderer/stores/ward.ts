@@ -133,7 +133,7 @@ function applyBoard(board: WardBoard): void {
 
 export function applyUpdate(update: EventPayload<'ward.update'>): void {
   useWard.setState((s) => {
-    const patch: Partial<WardState> = { link: sameLink(s.link, update.link) ? s.link : update.link, receivedAt: Date.now(), updates: s.updates + 1 };
+    const patch: Partial<WardState> = { link: sameLink(s.link, update.link) ? s.link : update.link, counters: update.counters, receivedAt: Date.now(), updates: s.updates + 1 };
     if (update.beds.length) {
       const beds = { ...s.beds };
       let added = false;

@@ -8,6 +8,7 @@
  * |S + σ·(n₁ + i·n₂)| with n₁, n₂ standard normal from a seeded generator, so a phantom is reproducible.
  */
 import type { DwiSeries } from '../types.js';
+import { mulberry32 } from '../../../shared/random.js';
 
 export interface PhantomOptions {
   dims: [number, number, number];
@@ -42,17 +43,6 @@ export function fibonacciDirections(n: number): [number, number, number][] {
     const t = golden * k;
     return [r * Math.cos(t), r * Math.sin(t), z];
   });
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function makePhantom(options: PhantomOptions): Phantom {

@@ -127,7 +127,7 @@ function WardToolbar() {
         data-broker={link?.broker ?? ''}
         title={
           link
-            ? `Broker ${link.broker}${link.since ? ` · since ${formatDateTime(link.since, true)}` : ''}${counters ? ` · when the board was loaded: ${counters.accepted} readings accepted, ${rejected} rejected${rejectedDetail ? ` (${rejectedDetail})` : ''}` : ''}`
+            ? `Broker ${link.broker}${link.since ? ` · since ${formatDateTime(link.since, true)}` : ''}${counters ? ` · ${counters.accepted} readings accepted, ${rejected} rejected${rejectedDetail ? ` (${rejectedDetail})` : ''}` : ''}`
             : ''
         }
       >
