@@ -236,6 +236,10 @@ export const news2ViewSchema = z.object({
   response: z.string(),
 });
 
+/** NEWS2 SpO2 scale (RCP 2017): 2 only for hypercapnic respiratory failure, prescribed by a clinician. */
+export const spo2ScaleSchema = z.union([z.literal(1), z.literal(2)]);
+export type Spo2Scale = z.infer<typeof spo2ScaleSchema>;
+
 export const bedViewSchema = z.object({
   /** `<ward>/<bed>` as in the MQTT topic. */
   key: z.string(),
@@ -248,6 +252,10 @@ export const bedViewSchema = z.object({
   trend: z.object({ hr: z.array(z.number().nullable()), spo2: z.array(z.number().nullable()), rr: z.array(z.number().nullable()), sbp: z.array(z.number().nullable()) }),
   /** Technical conditions of this bed now (no data, device fault, impossible value). */
   technical: z.array(z.string()),
+  /** NEWS2 SpO2 scale the bed is scored on: the setting of the patient in it (1 unless a clinician set 2). */
+  spo2Scale: spo2ScaleSchema,
+  /** Who set scale 2 for this patient, when and why; null on scale 1. */
+  spo2ScaleSetBy: z.object({ by: z.string(), reason: z.string(), at: isoTime }).nullable(),
 });
 export type BedView = z.infer<typeof bedViewSchema>;
 
@@ -475,6 +483,13 @@ export const channels = {
     response: z.object({ bedKey: z.string(), readings: z.array(vitalsSchema.extend({ news2: z.number().int().nullable() })) }),
     permission: 'vitals:read',
     audit: 'vitals.read',
+  }),
+  /** Sets the NEWS2 SpO2 scale of the patient now in the bed (it follows the patient to other beds). */
+  'ward.setSpo2Scale': channel({
+    request: z.strictObject({ bedKey: z.string().max(70), scale: spo2ScaleSchema, reason: z.string().trim().min(3, 'say why in a few words').max(300) }),
+    response: bedViewSchema,
+    permission: 'vitals:configure',
+    audit: 'vitals.spo2-scale',
   }),
   'alarms.acknowledge': channel({
     request: z.strictObject({ alarmId: z.string().max(200), reason: z.string().trim().min(3, 'say why in a few words').max(300) }),

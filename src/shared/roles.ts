@@ -24,6 +24,8 @@ export const PERMISSIONS = [
   'imaging:write',
   'vitals:read',
   'alarms:acknowledge',
+  /** Per-patient monitoring settings, e.g. the NEWS2 SpO2 scale: a decision of the responsible clinician (RCP). */
+  'vitals:configure',
   'schedule:read',
   'schedule:write',
   'sync:read',
@@ -51,6 +53,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'imaging:read',
     'vitals:read',
     'alarms:acknowledge',
+    'vitals:configure',
     'schedule:read',
     'schedule:write',
     'breakglass:invoke',

@@ -8,7 +8,9 @@
  *     is acknowledged or paused the high tone stops; the administrator finds `alarm.acknowledge` in
  *     the audit log;
  *  2. 500 beds at 1 Hz for ~20 s: requestAnimationFrame deltas recorded by the page (?frametimes=1),
- *     p50/p95 printed — a figure for the report, not a pass/fail.
+ *     p50/p95 printed — a figure for the report, not a pass/fail;
+ *  3. a physician puts a patient with SpO2 88 % on air on NEWS2 SpO2 scale 2 from the bed view, with a
+ *     reason and a confirmation: the score drops by 3 and the tile shows a "Scale 2" badge.
  *
  * Screenshots under test-results/screens/ward-*.png. Self-sufficient: sets the workstation up if
  * needed and creates its own nurse account (support.ts). The broker URL comes from
@@ -17,6 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
+import mqtt from 'mqtt';
 import { ADMIN, CHROMIUM_ARGS, CHROMIUM_PATH, cspViolations, recordCspViolations, shot, signInAs, toSignIn, trySignIn, type Account } from './support.js';
 
 const NURSE: Account = {
@@ -25,6 +28,14 @@ const NURSE: Account = {
   roleLabel: 'Ward nurse',
   temporaryPassword: 'temporary ward pass 1',
   password: 'ward e2e nurse password',
+};
+
+const PHYSICIAN: Account = {
+  username: 'physician.ward.e2e',
+  displayName: 'Dr Pia Ward',
+  roleLabel: 'Physician',
+  temporaryPassword: 'temporary physician pass 1',
+  password: 'ward e2e physician password',
 };
 
 const CLI = path.resolve('dist/cli/neuroward.js');
@@ -251,4 +262,65 @@ test('500 beds at 1 Hz: frame times while the board updates', async ({ page }) =
   });
   console.log(`ward frame times, ${beds} beds at 1 Hz, scrolling: ${scrolling}; ${await tilesInDom()} tiles in the DOM`);
   await shot(page, 'ward-10-500-beds-scrolled');
+});
+
+test('a physician sets NEWS2 SpO2 scale 2 for a patient in the bed view; the tile shows the badge', async ({ page }) => {
+  test.setTimeout(120_000);
+  await recordCspViolations(page);
+  await signInAs(page, PHYSICIAN);
+  await openWard(page);
+  const broker = await brokerUrl(page);
+  // A patient with SpO2 88 % on air, otherwise normal: NEWS2 3 on scale 1, 0 on scale 2. Ward AMU sorts
+  // before the other specs' wards, so its tile is in view (the board renders only the visible tiles).
+  // Unique per run: a reused data dir keeps the scale of earlier patients and refuses repeated (device, seq).
+  const run = Date.now().toString(36);
+  const patient = `mrn:E2E-${run}`;
+  const client = await mqtt.connectAsync(broker, { clientId: `e2e-scale-${run}`, clean: true });
+  let seq = 1;
+  const publish = () =>
+    client.publishAsync(
+      'ward/AMU/bed/1/vitals',
+      JSON.stringify({ v: 1, deviceId: `e2e-scale-${run}`, seq: seq++, ts: new Date().toISOString(), hr: 72, spo2: 88, rr: 14, tempC: 36.8, sbp: 128, dbp: 76, acvpu: 'A', o2: false, patient }),
+      { qos: 1 },
+    );
+  const timer = setInterval(() => void publish().catch(() => undefined), 1000);
+  try {
+    const tile = page.locator('[data-testid="bed-tile"][data-bed="AMU/1"]');
+    await expect(tile).toHaveAttribute('data-news2', '3', { timeout: 30_000 });
+    await expect(tile).toHaveAttribute('data-spo2-scale', '1');
+    await expect(tile.getByTestId('spo2-scale-badge')).toHaveCount(0);
+    await tile.click();
+
+    const panel = page.getByTestId('spo2-scale');
+    await expect(panel).toHaveAttribute('data-scale', '1');
+    await panel.getByRole('button', { name: 'Change SpO₂ scale…' }).click();
+    const dialog = page.getByTestId('spo2-scale-dialog');
+    await expect(dialog).toBeVisible();
+    await expect(dialog.getByLabel(/^Scale 2/)).toBeChecked();
+    // The reason is required.
+    await dialog.getByRole('button', { name: 'Review' }).click();
+    await expect(dialog.getByText(/say why in a few words/i)).toBeVisible();
+    await dialog.getByLabel('Reason').fill('Hypercapnic respiratory failure (COPD), target 88-92%');
+    await dialog.getByRole('button', { name: 'Review' }).click();
+    await expect(dialog.getByTestId('spo2-scale-confirm')).toContainText('scale 2');
+    await shot(page, 'ward-11-spo2-scale-confirm');
+    await dialog.getByRole('button', { name: 'Confirm scale 2' }).click();
+    await expect(dialog).toBeHidden();
+    await expect(panel).toHaveAttribute('data-scale', '2');
+    await expect(panel).toContainText(PHYSICIAN.displayName);
+    await expect(panel).toContainText('target 88-92%');
+    await shot(page, 'ward-12-spo2-scale-2');
+
+    await page.getByRole('link', { name: '← Board' }).click();
+    await expect(tile).toHaveAttribute('data-spo2-scale', '2');
+    await expect(tile).toHaveAttribute('data-news2', '0', { timeout: 10_000 });
+    const badge = tile.getByTestId('spo2-scale-badge');
+    await expect(badge).toHaveText('Scale 2');
+    await expect(badge).toHaveAttribute('title', /set by Dr Pia Ward .*Hypercapnic respiratory failure/);
+    await shot(page, 'ward-13-spo2-scale-badge');
+    expect(await cspViolations(page)).toEqual([]);
+  } finally {
+    clearInterval(timer);
+    await client.endAsync();
+  }
 });

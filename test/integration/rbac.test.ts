@@ -49,6 +49,7 @@ function example(channel: ChannelName, username: string): unknown {
     'imaging.volume': { studyId: '00000000-0000-4000-8000-000000000000', volume: 'fa' },
     'ward.board': {},
     'ward.bedHistory': { bedKey: 'A/1', minutes: 5 },
+    'ward.setSpo2Scale': { bedKey: 'A/1', scale: 2, reason: 'hypercapnic respiratory failure, target 88-92%' },
     'alarms.acknowledge': { alarmId: 'A/1/no-data/0', reason: 'checked the patient' },
     'alarms.pause': { alarmId: 'A/1/no-data/0', reason: 'repositioning probe', seconds: 60 },
     'audit.list': { limit: 5 },

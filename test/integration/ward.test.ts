@@ -1,13 +1,18 @@
 /**
  * The ward end to end inside the app: a monitor publishes to the embedded broker, readings are stored,
- * scored and alarmed; nurses' windows get updates; a nurse acknowledges with a reason, audited.
+ * scored and alarmed; nurses' windows get updates; a nurse acknowledges with a reason, audited; a
+ * physician puts a patient on NEWS2 SpO2 scale 2, which follows the patient (also across a restart).
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AlarmView, WardBoard } from '../../src/shared/ipc.js';
-import { setUpWorkstation, type TestConnection, type Workstation } from '../support/harness.js';
+import type { AlarmView, BedView, WardBoard } from '../../src/shared/ipc.js';
+import { createApp } from '../../src/main/app/app.js';
+import { openEncryptedDatabase } from '../../src/main/store/database.js';
+import { derivePassphraseKey, readKeyInfo } from '../../src/main/store/keys.js';
+import { connect, setUpWorkstation, STORE_PASSPHRASE, type TestConnection, type Workstation } from '../support/harness.js';
 
 let ws: Workstation;
 let nurse: TestConnection;
@@ -24,10 +29,38 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, wha
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function publish(bed: string, vitals: Record<string, unknown>): Promise<void> {
+function publish(bed: string, vitals: Record<string, unknown>, client: mqtt.MqttClient = publisher): Promise<void> {
   const payload = { v: 1, deviceId: `mon-${bed}`, seq: seq++, ts: new Date().toISOString(), ...vitals };
-  return new Promise((resolve, reject) => publisher.publish(`ward/A/bed/${bed}/vitals`, JSON.stringify(payload), { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+  return new Promise((resolve, reject) => client.publish(`ward/A/bed/${bed}/vitals`, JSON.stringify(payload), { qos: 1 }, (e) => (e ? reject(e) : resolve())));
 }
+
+/** The bed as the board shows it once `ready` holds (e.g. its latest reading has arrived). */
+function bedWhen(viewer: TestConnection, key: string, ready: (bed: BedView) => boolean, what: string): Promise<BedView> {
+  return until(async () => {
+    const bed = (await viewer.ok('ward.board', {})).beds.find((b) => b.key === key);
+    return bed && ready(bed) ? bed : undefined;
+  }, what);
+}
+
+/** The audit entries of `action` straight from the encrypted file (the audit view leaves out their detail). */
+async function auditDetails(workstation: Workstation, action: string): Promise<{ outcome: string; entity_id: string | null; patient_id: string | null; detail: Record<string, unknown> | null }[]> {
+  const key = await derivePassphraseKey(STORE_PASSPHRASE, readKeyInfo(`${workstation.config.dataDir}/neuroward.keyinfo.json`)!);
+  const db = openEncryptedDatabase(`${workstation.config.dataDir}/neuroward.db`, key, { create: false });
+  try {
+    const rows = db.prepare('SELECT outcome, entity_id, patient_id, detail_json FROM audit_log WHERE action = ? ORDER BY seq').all(action) as {
+      outcome: string;
+      entity_id: string | null;
+      patient_id: string | null;
+      detail_json: string | null;
+    }[];
+    return rows.map(({ detail_json, ...row }) => ({ ...row, detail: detail_json ? (JSON.parse(detail_json) as Record<string, unknown>) : null }));
+  } finally {
+    db.close();
+  }
+}
+
+/** SpO2 88 % on air, everything else normal: 3 on SpO2 scale 1 (a single parameter at 3), 0 on scale 2. */
+const HYPOXIC_ON_AIR = { hr: 72, spo2: 88, rr: 14, tempC: 36.8, sbp: 128, dbp: 76, acvpu: 'A', o2: false };
 
 beforeAll(async () => {
   ws = await setUpWorkstation();
@@ -143,5 +176,119 @@ describe('ward monitoring', () => {
     expect(update.beds).toEqual([]);
     expect(locked.events.slice(from).every((x) => x.event !== 'ward.update' || (x.payload as { beds: unknown[] }).beds.length === 0)).toBe(true);
     expect((await locked.fail('ward.board', {})).code).toBe('session-locked');
+  });
+});
+
+describe('NEWS2 SpO2 scale 2, set per patient by a physician', () => {
+  const patientId = randomUUID();
+  const patient = `Patient/${patientId}`;
+  const reason = 'hypercapnic respiratory failure (COPD), target SpO2 88-92%';
+  let physician: TestConnection;
+  let physicianName: string;
+
+  beforeAll(async () => {
+    const signedIn = await ws.signInAs('physician');
+    physician = signedIn.connection;
+    physicianName = signedIn.session.user.displayName;
+  });
+
+  it('scores SpO2 88 % on air at 3 on scale 1 until a physician sets scale 2 for the patient, with a reason, audited', async () => {
+    await publish('20', { ...HYPOXIC_ON_AIR, patient });
+    const before = await bedWhen(nurse, 'A/20', (b) => b.latest?.spo2 === 88, 'bed A/20 with SpO2 88');
+    expect(before).toMatchObject({ patientRef: patient, spo2Scale: 1, spo2ScaleSetBy: null });
+    expect(before.news2).toMatchObject({ aggregate: 3, anySingleThree: true, complete: true });
+
+    // Not a nurse's decision; and the reason is required.
+    expect((await nurse.fail('ward.setSpo2Scale', { bedKey: 'A/20', scale: 2, reason })).code).toBe('forbidden');
+    expect((await physician.fail('ward.setSpo2Scale', { bedKey: 'A/20', scale: 2, reason: ' x ' })).code).toBe('bad-request');
+
+    const after = await physician.ok('ward.setSpo2Scale', { bedKey: 'A/20', scale: 2, reason });
+    expect(after).toMatchObject({ key: 'A/20', patientRef: patient, spo2Scale: 2, spo2ScaleSetBy: { reason, by: physicianName } });
+    expect(after.news2).toMatchObject({ aggregate: before.news2!.aggregate - 3, anySingleThree: false });
+    // The nurses' board says so too.
+    const onBoard = (await nurse.ok('ward.board', {})).beds.find((b) => b.key === 'A/20')!;
+    expect(onBoard).toMatchObject({ spo2Scale: 2, spo2ScaleSetBy: { reason } });
+    expect(onBoard.news2!.aggregate).toBe(0);
+    // The history is scored on the patient's scale.
+    expect((await nurse.ok('ward.bedHistory', { bedKey: 'A/20', minutes: 5 })).readings.at(-1)!.news2).toBe(0);
+
+    const { connection: admin } = await ws.signInAs('admin');
+    const entries = (await admin.ok('audit.list', { limit: 20, action: 'vitals.spo2-scale' })).entries;
+    // Newest first: the change, the too-short reason, the nurse refused.
+    expect(entries.map((e) => [e.outcome, e.actorRole])).toEqual([
+      ['success', 'physician'],
+      ['denied', 'physician'],
+      ['denied', 'nurse'],
+    ]);
+    expect(entries[0]).toMatchObject({ channel: 'ward.setSpo2Scale', entityType: 'Bed', entityId: 'A/20', patientId });
+    const stored = (await auditDetails(ws, 'vitals.spo2-scale')).filter((e) => e.outcome === 'success');
+    expect(stored).toEqual([{ outcome: 'success', entity_id: 'A/20', patient_id: patientId, detail: { bed: 'A/20', patientRef: patient, scale: 2, previousScale: 1, reason } }]);
+  });
+
+  it('refuses a bed without a known patient, and a bed not on the board', async () => {
+    await publish('22', HYPOXIC_ON_AIR);
+    await bedWhen(nurse, 'A/22', (b) => b.latest !== null, 'bed A/22 on the board');
+    const noPatient = await physician.fail('ward.setSpo2Scale', { bedKey: 'A/22', scale: 2, reason });
+    expect(noPatient.code).toBe('conflict');
+    expect(noPatient.message).toMatch(/No patient is known in bed A\/22: the scale is set for a patient/);
+    expect((await physician.fail('ward.setSpo2Scale', { bedKey: 'Z/99', scale: 2, reason })).code).toBe('not-found');
+    expect((await nurse.ok('ward.board', {})).beds.find((b) => b.key === 'A/22')).toMatchObject({ spo2Scale: 1, news2: { aggregate: 3 } });
+  });
+
+  it('follows the patient to another bed; the next patient in the old bed is back on scale 1', async () => {
+    await publish('21', { ...HYPOXIC_ON_AIR, patient });
+    const moved = await bedWhen(nurse, 'A/21', (b) => b.latest?.spo2 === 88, 'the patient in bed A/21');
+    expect(moved).toMatchObject({ patientRef: patient, spo2Scale: 2, spo2ScaleSetBy: { reason }, news2: { aggregate: 0 } });
+    expect((await nurse.ok('ward.bedHistory', { bedKey: 'A/21', minutes: 5 })).readings.at(-1)!.news2).toBe(0);
+
+    const next = 'mrn:SCALE-NEXT-1';
+    await publish('20', { ...HYPOXIC_ON_AIR, hr: 73, patient: next });
+    const old = await bedWhen(nurse, 'A/20', (b) => b.patientRef === next && b.latest?.hr === 73, 'the next patient in bed A/20');
+    expect(old).toMatchObject({ spo2Scale: 1, spo2ScaleSetBy: null, news2: { aggregate: 3, anySingleThree: true } });
+  });
+
+  it('goes back to scale 1 (the setting is removed)', async () => {
+    const back = await physician.ok('ward.setSpo2Scale', { bedKey: 'A/21', scale: 1, reason: 'respiratory team review: no CO2 retention' });
+    expect(back).toMatchObject({ spo2Scale: 1, spo2ScaleSetBy: null, news2: { aggregate: 3, anySingleThree: true } });
+    await publish('21', { ...HYPOXIC_ON_AIR, hr: 74, patient });
+    expect(await bedWhen(nurse, 'A/21', (b) => b.latest?.hr === 74, 'the next reading in bed A/21')).toMatchObject({ spo2Scale: 1, news2: { aggregate: 3 } });
+    const stored = (await auditDetails(ws, 'vitals.spo2-scale')).filter((e) => e.outcome === 'success');
+    expect(stored.at(-1)).toMatchObject({ entity_id: 'A/21', detail: { scale: 1, previousScale: 2, reason: 'respiratory team review: no CO2 retention' } });
+  });
+});
+
+describe('NEWS2 SpO2 scale after a restart', () => {
+  it('is read back from the store when the ward starts', async () => {
+    const first = await setUpWorkstation();
+    const patient = 'mrn:SCALE-RESTART-1';
+    const reason = 'chronic hypercapnia, documented by the respiratory team';
+    let client = await mqtt.connectAsync((await until(() => first.app.vitalsBrokerUrl ?? undefined, 'the broker'))!, { clientId: 'test-monitor-restart-1', clean: true });
+    try {
+      const { connection: doctor } = await first.signInAs('physician');
+      await publish('30', { ...HYPOXIC_ON_AIR, patient }, client);
+      await bedWhen(doctor, 'A/30', (b) => b.latest !== null, 'bed A/30');
+      expect((await doctor.ok('ward.setSpo2Scale', { bedKey: 'A/30', scale: 2, reason })).spo2Scale).toBe(2);
+    } finally {
+      await client.endAsync();
+      await first.app.close();
+    }
+
+    const app = await createApp({ config: first.config, host: 'headless', now: () => new Date(), log: () => undefined, announce: () => undefined });
+    try {
+      await connect(app).ok('store.unlock', { passphrase: STORE_PASSPHRASE });
+      const account = first.demoAccounts.find((a) => a.role === 'physician')!;
+      const doctor = connect(app);
+      await doctor.ok('auth.signIn', { username: account.username, password: account.password });
+      client = await mqtt.connectAsync((await until(() => app.vitalsBrokerUrl ?? undefined, 'the broker after the restart'))!, { clientId: 'test-monitor-restart-2', clean: true });
+      try {
+        await publish('31', { ...HYPOXIC_ON_AIR, patient }, client);
+        const bed = await bedWhen(doctor, 'A/31', (b) => b.latest !== null, 'bed A/31 after the restart');
+        expect(bed).toMatchObject({ spo2Scale: 2, spo2ScaleSetBy: { reason, by: 'Dr Phil Demo (synthetic)' }, news2: { aggregate: 0 } });
+      } finally {
+        await client.endAsync();
+      }
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -352,6 +352,20 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       return deps.ward.history(req.bedKey, req.minutes);
     },
 
+    'ward.setSpo2Scale': (req, ctx) => {
+      const session = requireSession(ctx);
+      ctx.audit.entityType = 'Bed';
+      ctx.audit.entityId = req.bedKey;
+      ctx.audit.detail = { bed: req.bedKey, scale: req.scale, reason: req.reason };
+      const previous = deps.ward.spo2ScaleOfBed(req.bedKey);
+      const bed = deps.ward.setSpo2Scale(req.bedKey, req.scale, session.displayName, req.reason);
+      // The monitor names the patient as `Patient/<id>` or `mrn:<MRN>`; the entry's patient id is a record id.
+      const recordId = bed.patientRef?.startsWith('Patient/') ? bed.patientRef.slice('Patient/'.length) : null;
+      ctx.audit.patientId = recordId;
+      ctx.audit.detail = { bed: req.bedKey, patientRef: bed.patientRef, scale: req.scale, previousScale: previous, reason: req.reason };
+      return bed;
+    },
+
     'alarms.acknowledge': (req, ctx) => {
       const session = requireSession(ctx);
       ctx.audit.entityType = 'Alarm';

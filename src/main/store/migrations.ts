@@ -206,6 +206,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 5,
+    name: 'NEWS2 SpO2 scale per patient',
+    sql: `
+      -- Patients a clinician put on NEWS2 SpO2 scale 2 (RCP 2017: hypercapnic respiratory failure), with
+      -- who, why and when. Scale 1 is the default and has no row. Keyed by the monitor's patient
+      -- reference, so the setting follows the patient from bed to bed (ward-service.ts).
+      CREATE TABLE vitals_spo2_scale (
+        patient_ref TEXT PRIMARY KEY,
+        scale INTEGER NOT NULL CHECK (scale IN (1, 2)),
+        set_by TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        set_at TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -2,8 +2,13 @@
  * The ward: MQTT ingest → stored reading → alarm engine → bed state, pushed to nurses' windows at most
  * once a second. Starts when the encrypted store opens (readings are stored before anything else sees
  * them); the embedded broker starts with it when no hospital broker is configured.
+ *
+ * NEWS2 SpO2 scale 2 (RCP 2017: hypercapnic respiratory failure) is a physician's setting for a
+ * PATIENT (vitals_spo2_scale, migration 5), not for a bed: each reading is scored on the scale of the
+ * patient it names, so the setting follows the patient to another bed and the next patient in the bed
+ * is back on scale 1.
  */
-import type { AlarmView, BedView, Vitals, WardBoard } from '../../shared/ipc.js';
+import type { AlarmView, BedView, Spo2Scale, Vitals, WardBoard } from '../../shared/ipc.js';
 import { NwError } from '../../shared/errors.js';
 import type { Db } from '../store/database.js';
 import { AlarmEngine, type Alarm, type AlarmEvent } from './alarms.js';
@@ -32,6 +37,24 @@ interface BedState {
   trendMinute: number;
   trend: Record<(typeof TREND_KEYS)[number], (number | null)[]>;
   technical: Map<string, string>;
+  /** The NEWS2 SpO2 scale the engine scores this bed on: always that of `patientRef` (1 without a patient). */
+  spo2Scale: Spo2Scale;
+}
+
+/** A patient a clinician put on SpO2 scale 2 (scale 1, the default, is the absence of a setting). */
+interface Spo2ScaleSetting {
+  scale: 2;
+  by: string;
+  reason: string;
+  at: string;
+}
+
+interface Spo2ScaleRow {
+  patient_ref: string;
+  scale: number;
+  set_by: string;
+  reason: string;
+  set_at: string;
 }
 
 export interface WardServiceOptions {
@@ -100,6 +123,9 @@ export class WardService {
   private ingest: VitalsIngest | null = null;
   private broker: EmbeddedBroker | null = null;
   private repo: VitalsRepo | null = null;
+  private db: Db | null = null;
+  /** NEWS2 SpO2 scale settings by patient reference (migration 5); only scale 2 has an entry. */
+  private readonly spo2Scales = new Map<string, Spo2ScaleSetting>();
   private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly options: WardServiceOptions) {
@@ -113,6 +139,8 @@ export class WardService {
   async start(db: Db): Promise<void> {
     if (this.ingest) return;
     this.repo = new VitalsRepo(db, this.options.now);
+    this.db = db;
+    this.loadSpo2Scales(db);
     let resolved: Awaited<ReturnType<typeof resolveVitalsBroker>>;
     try {
       resolved = await resolveVitalsBroker(this.options.mqttUrl, { port: this.options.embeddedPort, log: this.options.log });
@@ -204,7 +232,18 @@ export class WardService {
     let state = this.beds.get(bedKey);
     if (!state) {
       const [ward = '', bed = ''] = bedKey.split('/');
-      state = { key: bedKey, ward, bed, patientRef: null, latest: null, trendMinute: Math.floor(this.nowMs() / 60_000), trend: emptyTrend(), technical: new Map() };
+      state = {
+        key: bedKey,
+        ward,
+        bed,
+        patientRef: null,
+        latest: null,
+        trendMinute: Math.floor(this.nowMs() / 60_000),
+        trend: emptyTrend(),
+        technical: new Map(),
+        // The engine's default for a bed it has not seen.
+        spo2Scale: 1,
+      };
       this.beds.set(bedKey, state);
     }
     return state;
@@ -234,6 +273,9 @@ export class WardService {
     if (slot >= 0) for (const key of TREND_KEYS) if (payload[key] !== undefined) bed.trend[key][slot] = payload[key]!;
     bed.technical.delete('impossible-value');
     this.dirty.add(bedKey);
+    // Scored on the scale of the patient this reading is for: a patient on scale 2 keeps it in another
+    // bed, and the next patient in this bed is back on scale 1.
+    this.syncSpo2Scale(bed);
     this.apply(this.engine.ingest(engineBed(bedKey), payload, this.nowMs()));
   }
 
@@ -261,7 +303,27 @@ export class WardService {
     }
   }
 
+  private loadSpo2Scales(db: Db): void {
+    this.spo2Scales.clear();
+    const rows = db.prepare('SELECT patient_ref, scale, set_by, reason, set_at FROM vitals_spo2_scale').all() as Spo2ScaleRow[];
+    for (const row of rows) if (row.scale === 2) this.spo2Scales.set(row.patient_ref, { scale: 2, by: row.set_by, reason: row.reason, at: row.set_at });
+  }
+
+  private spo2ScaleOf(patientRef: string | null): Spo2Scale {
+    return patientRef !== null && this.spo2Scales.has(patientRef) ? 2 : 1;
+  }
+
+  /** Gives the engine the bed's patient's scale when it is not the one the bed is scored on (re-scores NEWS2). */
+  private syncSpo2Scale(bed: BedState): void {
+    const scale = this.spo2ScaleOf(bed.patientRef);
+    if (bed.spo2Scale === scale) return;
+    bed.spo2Scale = scale;
+    this.dirty.add(bed.key);
+    this.apply(this.engine.configureBed(engineBed(bed.key), { spo2Scale: scale }, this.nowMs()));
+  }
+
   private view(bed: BedState): BedView {
+    const setting = bed.spo2Scale === 2 && bed.patientRef !== null ? this.spo2Scales.get(bed.patientRef) : undefined;
     return {
       key: bed.key,
       ward: bed.ward,
@@ -271,6 +333,8 @@ export class WardService {
       news2: news2View(this.engine.news2(engineBed(bed.key))),
       trend: { hr: [...bed.trend.hr], spo2: [...bed.trend.spo2], rr: [...bed.trend.rr], sbp: [...bed.trend.sbp] },
       technical: [...bed.technical.values()],
+      spo2Scale: bed.spo2Scale,
+      spo2ScaleSetBy: setting ? { by: setting.by, reason: setting.reason, at: setting.at } : null,
     };
   }
 
@@ -309,7 +373,8 @@ export class WardService {
       const obs = { rr: r.rr ?? undefined, spo2: r.spo2 ?? undefined, o2: r.o2 ?? undefined, sbp: r.sbp ?? undefined, hr: r.hr ?? undefined, acvpu: r.acvpu ?? undefined, tempC: r.tempC ?? undefined };
       let news2: number | null = null;
       try {
-        const score = scoreNews2(obs, { spo2Scale: 1 });
+        // On the current scale of the reading's patient (as the live score is).
+        const score = scoreNews2(obs, { spo2Scale: this.spo2ScaleOf(r.patientRef) });
         news2 = score.complete ? score.aggregate : null;
       } catch {
         news2 = null;
@@ -317,6 +382,51 @@ export class WardService {
       return { ...vitalsOf(r), news2 };
     });
     return { bedKey, readings };
+  }
+
+  /** The scale bed `bedKey` is scored on now (that of its patient), or null for a bed not on the board. */
+  spo2ScaleOfBed(bedKey: string): Spo2Scale | null {
+    return this.beds.get(bedKey)?.spo2Scale ?? null;
+  }
+
+  /**
+   * Sets the NEWS2 SpO2 scale of the patient now in bed `bedKey` (RCP 2017: scale 2 only for
+   * hypercapnic respiratory failure, a clinician's recorded decision). Stored per patient, so it
+   * follows the patient to another bed; scale 1 removes the setting. Every bed showing that patient is
+   * re-scored at once.
+   */
+  setSpo2Scale(bedKey: string, scale: Spo2Scale, by: string, reason: string): BedView {
+    const bed = this.beds.get(bedKey);
+    const db = this.db;
+    if (!bed || !db) throw new NwError('not-found', `No bed ${bedKey} on the ward board.`);
+    const patientRef = bed.patientRef;
+    if (patientRef === null) {
+      throw new NwError(
+        'conflict',
+        `No patient is known in bed ${bedKey}: the scale is set for a patient. The bedside monitor must send the patient's reference with its readings first.`,
+      );
+    }
+    const at = this.options.now().toISOString();
+    db.transaction(() => {
+      if (scale === 2) {
+        db.prepare(
+          `INSERT INTO vitals_spo2_scale (patient_ref, scale, set_by, reason, set_at) VALUES (?, 2, ?, ?, ?)
+           ON CONFLICT (patient_ref) DO UPDATE SET scale = excluded.scale, set_by = excluded.set_by, reason = excluded.reason, set_at = excluded.set_at`,
+        ).run(patientRef, by, reason, at);
+      } else {
+        db.prepare('DELETE FROM vitals_spo2_scale WHERE patient_ref = ?').run(patientRef);
+      }
+    })();
+    if (scale === 2) this.spo2Scales.set(patientRef, { scale: 2, by, reason, at });
+    else this.spo2Scales.delete(patientRef);
+    for (const other of this.beds.values()) {
+      if (other.patientRef !== patientRef) continue;
+      other.spo2Scale = scale;
+      this.dirty.add(other.key);
+      this.apply(this.engine.configureBed(engineBed(other.key), { spo2Scale: scale }, this.nowMs()));
+    }
+    this.flush();
+    return this.view(bed);
   }
 
   acknowledge(alarmId: string, by: string, reason: string): AlarmView {

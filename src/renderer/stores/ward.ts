@@ -10,7 +10,7 @@
  * comes back, never polled.
  */
 import { create } from 'zustand';
-import type { AlarmView, BedView, EventPayload, WardBoard } from '../../shared/ipc.js';
+import type { AlarmView, BedView, EventPayload, Spo2Scale, WardBoard } from '../../shared/ipc.js';
 import { call, onConnection, subscribe } from '../api/client.js';
 import { errorMessage } from '../api/errors.js';
 import { navigate } from './route.js';
@@ -174,6 +174,20 @@ function applyAlarm(alarm: AlarmView): void {
   });
 }
 
+/** A bed as a call returned it (SpO2 scale): replaces the board's until the next update. */
+function applyBed(bed: BedView): void {
+  useWard.setState((s) => {
+    const prev = s.beds[bed.key];
+    const beds = { ...s.beds, [bed.key]: bed };
+    const patch: Partial<WardState> = { beds };
+    if (!prev || (s.sort === 'news2' && (prev.news2?.aggregate ?? -1) !== (bed.news2?.aggregate ?? -1))) {
+      const order = sortKeys(beds, s.sort);
+      if (!sameOrder(order, s.order)) patch.order = order;
+    }
+    return patch;
+  });
+}
+
 export function setBedSort(sort: BedSort): void {
   useWard.setState((s) => ({ sort, order: sortKeys(s.beds, sort) }));
 }
@@ -255,6 +269,17 @@ export async function pauseAlarm(alarmId: string, reason: string, seconds: numbe
   const alarm = await call('alarms.pause', { alarmId, reason, seconds });
   applyAlarm(alarm);
   return alarm;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring settings (audited by the host; 'vitals:configure', physicians)
+// ---------------------------------------------------------------------------------------------
+
+/** Sets the NEWS2 SpO2 scale of the patient now in `bedKey` (it follows the patient to other beds). */
+export async function setSpo2Scale(bedKey: string, scale: Spo2Scale, reason: string): Promise<BedView> {
+  const bed = await call('ward.setSpo2Scale', { bedKey, scale, reason });
+  applyBed(bed);
+  return bed;
 }
 
 export function openBed(key: string): void {

@@ -7,6 +7,7 @@ const PERMISSION_LABELS: Record<Permission, string> = {
   'imaging:write': 'Import imaging, write reads',
   'vitals:read': 'View ward vitals',
   'alarms:acknowledge': 'Acknowledge alarms',
+  'vitals:configure': 'Set the NEWS2 SpO2 scale of a patient',
   'schedule:read': 'View the schedule',
   'schedule:write': 'Book and change appointments',
   'sync:read': 'View FHIR sync state',

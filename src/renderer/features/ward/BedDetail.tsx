@@ -13,6 +13,7 @@ import { useNow } from '../../shell/hooks.js';
 import { href } from '../../stores/route.js';
 import { useWard } from '../../stores/ward.js';
 import { drawChart, type ChartSpec } from './chart.js';
+import { Spo2ScalePanel } from './Spo2Scale.js';
 import {
   RISK_LABEL,
   bandRanges,
@@ -21,6 +22,7 @@ import {
   formatNumber,
   patientLabel,
   scoreBand,
+  spo2BandRanges,
   technicalLabel,
   type BandScore,
 } from './vitals-display.js';
@@ -99,8 +101,9 @@ export function BedDetail({ bedKey }: { bedKey: string }) {
         </button>
       </div>
       <BedSummary bed={bed} now={now} />
+      <Spo2ScalePanel bed={bed} />
       {error ? <Alert tone="error">Could not read the history: {error}</Alert> : null}
-      <Charts readings={readings} now={now} loading={loading} />
+      <Charts readings={readings} now={now} loading={loading} spo2Scale={bed.spo2Scale} onOxygen={bed.latest?.o2 === true} />
     </section>
   );
 }
@@ -172,7 +175,7 @@ function BedSummary({ bed, now }: { bed: BedView; now: number }) {
   );
 }
 
-function Charts({ readings, now, loading }: { readings: Reading[]; now: number; loading: boolean }) {
+function Charts({ readings, now, loading, spo2Scale, onOxygen }: { readings: Reading[]; now: number; loading: boolean; spo2Scale: BedView['spo2Scale']; onOxygen: boolean }) {
   const to = now;
   const from = now - HOUR;
   const specs = useMemo(() => {
@@ -186,7 +189,11 @@ function Charts({ readings, now, loading }: { readings: Reading[]; now: number; 
     };
     const list: { title: string; unit: string; spec: ChartSpec }[] = [
       { title: 'Heart rate', unit: '/min', spec: { series: [{ points: pts((r) => r.hr), colour: '#4cc38a', label: 'HR' }], range: [20, 180], bands: bandRanges('hr'), from, to } },
-      { title: 'SpO₂', unit: '%', spec: { series: [{ points: pts((r) => r.spo2), colour: '#5ad1e6', label: 'SpO₂' }], range: [80, 100], bands: bandRanges('spo2'), from, to } },
+      {
+        title: 'SpO₂',
+        unit: `% (NEWS2 scale ${spo2Scale})`,
+        spec: { series: [{ points: pts((r) => r.spo2), colour: '#5ad1e6', label: 'SpO₂' }], range: [80, 100], bands: spo2BandRanges(spo2Scale, onOxygen), from, to },
+      },
       { title: 'Respiration rate', unit: '/min', spec: { series: [{ points: pts((r) => r.rr), colour: '#e6d35a', label: 'RR' }], range: [0, 40], bands: bandRanges('rr'), from, to } },
       {
         title: 'Blood pressure',
@@ -206,7 +213,7 @@ function Charts({ readings, now, loading }: { readings: Reading[]; now: number; 
       { title: 'NEWS2', unit: 'aggregate score', spec: { series: [{ points: pts((r) => r.news2), colour: '#e6e9ee', label: 'NEWS2' }], range: [0, 16], bands: NEWS2_BANDS, from, to, steps: true } },
     ];
     return list;
-  }, [readings, from, to]);
+  }, [readings, from, to, spo2Scale, onOxygen]);
 
   return (
     <div className="bed-charts" aria-busy={loading} data-readings={readings.length}>

@@ -9,6 +9,7 @@ import type { BedView } from '../../../shared/ipc.js';
 import { href } from '../../stores/route.js';
 import { readBedAlarm, useWard } from '../../stores/ward.js';
 import { drawSparklines } from './sparklines.js';
+import { Spo2ScaleBadge } from './Spo2Scale.js';
 import {
   RISK_LABEL,
   acvpuScore,
@@ -17,6 +18,7 @@ import {
   formatNumber,
   patientLabel,
   scoreBand,
+  spo2BandScore,
   technicalLabel,
   type BandScore,
   type ChartVital,
@@ -49,6 +51,7 @@ export const BedTile = memo(function BedTile({ bedKey, top, left, width }: Props
   const label = [
     `Bed ${bedLabel(bed)}`,
     bed.news2 ? `NEWS2 ${bed.news2.aggregate}${bed.news2.complete ? '' : ' or more'}, ${RISK_LABEL[band]}` : 'no NEWS2 score',
+    bed.spo2Scale === 2 ? 'SpO2 scale 2' : null,
     alarm ? `${alarm.priority} priority alarm${alarm.unacknowledged ? ', not acknowledged' : ''}` : null,
     ...technical.map((t) => t.detail),
   ]
@@ -64,6 +67,7 @@ export const BedTile = memo(function BedTile({ bedKey, top, left, width }: Props
       data-news2-risk={bed.news2?.risk ?? 'none'}
       data-news2={bed.news2?.aggregate ?? ''}
       data-alarm={alarm?.priority ?? 'none'}
+      data-spo2-scale={bed.spo2Scale}
       data-technical={bed.technical.join(' ') || undefined}
       aria-label={label}
       style={{ transform: `translate(${left}px, ${top}px)`, width }}
@@ -75,8 +79,11 @@ export const BedTile = memo(function BedTile({ bedKey, top, left, width }: Props
         </span>
         <Score news2={bed.news2} band={band} />
       </div>
-      <div className="bed-tile__patient">{patientLabel(bed.patientRef)}</div>
-      <Values latest={bed.latest} dim={noData} />
+      <div className="bed-tile__patient">
+        <span className="bed-tile__patient-ref">{patientLabel(bed.patientRef)}</span>
+        <Spo2ScaleBadge bed={bed} />
+      </div>
+      <Values latest={bed.latest} dim={noData} spo2Scale={bed.spo2Scale} />
       <Sparklines trend={bed.trend} dim={noData} width={width - 2 * PAD_X - 2} />
       <div className="bed-tile__status">
         {technical.length ? (
@@ -111,7 +118,7 @@ function Score({ news2, band }: { news2: BedView['news2']; band: string }) {
   );
 }
 
-function Values({ latest, dim }: { latest: BedView['latest']; dim: boolean }) {
+function Values({ latest, dim, spo2Scale }: { latest: BedView['latest']; dim: boolean; spo2Scale: BedView['spo2Scale'] }) {
   const v = latest;
   const cls = (vital: ChartVital | null, value: number | null | undefined, score?: BandScore | null) => {
     const s = score !== undefined ? score : vital ? bandScore(vital, value) : null;
@@ -126,7 +133,7 @@ function Values({ latest, dim }: { latest: BedView['latest']; dim: boolean }) {
         </span>
         <span className="vital">
           <span className="vital__name">SpO₂</span>
-          <span className={cls('spo2', v?.spo2)}>{formatNumber(v?.spo2)}</span>
+          <span className={cls(null, null, spo2BandScore(v?.spo2, spo2Scale, v?.o2))}>{formatNumber(v?.spo2)}</span>
           {v?.o2 ? (
             <span className="o2-marker" title="On supplemental oxygen">
               O₂

@@ -1,5 +1,5 @@
 /**
- * How the ward shows vitals: NEWS2 bands per parameter (RCP 2017 chart 1, SpO2 on scale 1) for
+ * How the ward shows vitals: NEWS2 bands per parameter (RCP 2017 chart 1, SpO2 on the bed's scale) for
  * colouring values and shading charts, the colour band of the aggregate score, labels for technical
  * conditions and patient references. Display only: the score and alarms come from the host.
  */
@@ -17,7 +17,7 @@ const BANDS: Record<ChartVital, readonly (readonly [number, BandScore])[]> = {
     [24, 2],
     [Infinity, 3],
   ],
-  // Scale 1 (the usual one). A bed on scale 2 (hypercapnic failure) scores differently on the host.
+  // Scale 1 (the usual one); scale 2 (hypercapnic failure, set per patient): see spo2BandScore.
   spo2: [
     [91, 3],
     [93, 2],
@@ -59,6 +59,43 @@ export function bandRanges(vital: ChartVital): [number, number, BandScore][] {
   const out: [number, number, BandScore][] = [];
   let from = -Infinity;
   for (const [upper, score] of BANDS[vital]) {
+    out.push([from, upper, score]);
+    from = upper;
+  }
+  return out;
+}
+
+/** SpO2 scale 2 up to 92 % (air or oxygen); above that it scores only on oxygen (SPO2_SCALE2_ON_OXYGEN). */
+const SPO2_SCALE2: readonly (readonly [number, BandScore])[] = [
+  [83, 3],
+  [85, 2],
+  [87, 1],
+  [92, 0],
+];
+const SPO2_SCALE2_ON_OXYGEN: readonly (readonly [number, BandScore])[] = [
+  [94, 1],
+  [96, 2],
+  [Infinity, 3],
+];
+
+/** SpO2's NEWS2 band on the bed's scale; on scale 2 from 93 % it depends on oxygen (null when unknown). */
+export function spo2BandScore(value: number | null | undefined, scale: 1 | 2, o2: boolean | null | undefined): BandScore | null {
+  if (scale === 1) return bandScore('spo2', value);
+  if (value === null || value === undefined || !Number.isFinite(value)) return null;
+  for (const [upper, score] of SPO2_SCALE2) if (value <= upper) return score;
+  if (o2 === null || o2 === undefined) return null;
+  if (!o2) return 0;
+  for (const [upper, score] of SPO2_SCALE2_ON_OXYGEN) if (value <= upper) return score;
+  return null;
+}
+
+/** SpO2 bands for chart shading on the bed's scale (scale 2: above 92 % as on oxygen when `onOxygen`, else 0). */
+export function spo2BandRanges(scale: 1 | 2, onOxygen: boolean): [number, number, BandScore][] {
+  if (scale === 1) return bandRanges('spo2');
+  const bands = [...SPO2_SCALE2, ...(onOxygen ? SPO2_SCALE2_ON_OXYGEN : ([[Infinity, 0]] as const))];
+  const out: [number, number, BandScore][] = [];
+  let from = -Infinity;
+  for (const [upper, score] of bands) {
     out.push([from, upper, score]);
     from = upper;
   }
