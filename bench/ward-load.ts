@@ -13,12 +13,13 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { vitalsAt } from '../src/cli/simulate-ward.js';
+import { mulberry32 } from '../src/shared/random.js';
+import { canConnect, freePort } from '../test/support/net.js';
 import { WalCheckpointer } from '../src/main/store/checkpointer.js';
 import { openEncryptedDatabase, type Db } from '../src/main/store/database.js';
 import { applyMigrations } from '../src/main/store/migrations.js';
@@ -89,17 +90,6 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     }
     signal?.addEventListener('abort', done, { once: true });
   });
-
-/** A small deterministic PRNG so a run can be repeated. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -326,29 +316,6 @@ function tempDir(prefix: string): string {
 function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   live.dirs.delete(dir);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 let clockTicks = 100;
