@@ -14,19 +14,8 @@ import {
   type Affine,
 } from '../../../src/main/imaging/nifti.js';
 import { ImagingInputError } from '../../../src/main/imaging/types.js';
-import { HAVE_DIPY, python } from '../tensor/dipy.js';
-import { sharedData, SHARED_DATA } from '../../support/shared-data.js';
-
-/** References are required, not optional: without DIPY or the scanner data the comparison fails, saying why. */
-function describeWithDipy(name: string, body: () => void): void {
-  describe(name, () => {
-    beforeAll(() => {
-      if (!HAVE_DIPY) throw new Error('DIPY 1.6 is needed under /usr/bin/python3 (Debian python3-dipy; .ci/run installs it).');
-      sharedData('dwi-ge', 'Ref');
-    });
-    body();
-  });
-}
+import { describeWithDipy, python } from '../tensor/dipy.js';
+import { SHARED_DATA } from '../../support/shared-data.js';
 
 const GE = path.join(SHARED_DATA, 'dwi-ge/Ref/Ax_DWI_TENSOR_R2_1.nii');
 // The GE series' oblique sform (rotation × voxel size + offset).

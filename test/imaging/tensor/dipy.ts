@@ -2,6 +2,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { beforeAll, describe } from 'vitest';
+import { sharedData } from '../../support/shared-data.js';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -11,6 +13,17 @@ export const HAVE_DIPY = (() => {
   const r = spawnSync(PYTHON, ['-c', 'import dipy, nibabel'], { stdio: 'ignore' });
   return r.status === 0;
 })();
+
+/** References are required, not optional: without DIPY or the scanner data the comparison fails, saying why. */
+export function describeWithDipy(name: string, body: () => void): void {
+  describe(name, () => {
+    beforeAll(() => {
+      if (!HAVE_DIPY) throw new Error('DIPY 1.6 is needed under /usr/bin/python3 (Debian python3-dipy; .ci/run installs it).');
+      sharedData('dwi-ge', 'Ref');
+    });
+    body();
+  });
+}
 
 const SCRIPT = String.raw`
 import sys, json

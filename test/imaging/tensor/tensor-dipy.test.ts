@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readNiftiDwi } from '../../../src/main/imaging/fsl-gradients.js';
 import { otsuBrainMask } from '../../../src/main/imaging/mask.js';
 import { writeNifti } from '../../../src/main/imaging/nifti.js';
@@ -22,19 +22,8 @@ import { fitTensors } from '../../../src/main/imaging/tensor/fit.js';
 import { writeTensorMaps } from '../../../src/main/imaging/tensor/write-maps.js';
 import { fslGradientText, makePhantom } from '../../../src/main/imaging/tensor/phantom.js';
 import type { DwiSeries, TensorMaps } from '../../../src/main/imaging/types.js';
-import { dipyWls, HAVE_DIPY, python, type DipyMaps } from './dipy.js';
-import { sharedData, SHARED_DATA } from '../../support/shared-data.js';
-
-/** References are required, not optional: without DIPY or the scanner data the comparison fails, saying why. */
-function describeWithDipy(name: string, body: () => void): void {
-  describe(name, () => {
-    beforeAll(() => {
-      if (!HAVE_DIPY) throw new Error('DIPY 1.6 is needed under /usr/bin/python3 (Debian python3-dipy; .ci/run installs it).');
-      sharedData('dwi-ge', 'Ref');
-    });
-    body();
-  });
-}
+import { describeWithDipy, dipyWls, python, type DipyMaps } from './dipy.js';
+import { SHARED_DATA } from '../../support/shared-data.js';
 
 const DIPY_FILES = '/usr/lib/python3/dist-packages/dipy/data/files';
 const GE = path.join(SHARED_DATA, 'dwi-ge/Ref/Ax_DWI_TENSOR_R2_1');

@@ -20,22 +20,17 @@
  * A voxel whose signal is not finite gets zeros; a weighted system that is not positive definite falls
  * back to the OLS estimate (DIPY would return its pinv's minimum-norm solution there).
  */
+import type { TensorMaps } from '../types.js';
 import type { TensorPlan } from './design.js';
 
-export interface KernelInput {
+/** The output maps' arrays are part of the input: the kernel fills them in place. */
+export interface KernelInput extends Pick<TensorMaps, 'fa' | 'md' | 'ad' | 'rd' | 'v1' | 'colourFa'> {
   plan: TensorPlan;
   dims: [number, number, number];
   /** nx*ny*nz*nvol, volume-major (NIfTI order). */
   data: Float32Array;
   /** 1 = fit; null = fit every voxel. */
   mask: Uint8Array | null;
-  fa: Float32Array;
-  md: Float32Array;
-  ad: Float32Array;
-  rd: Float32Array;
-  /** 3 per voxel, interleaved. */
-  v1: Float32Array;
-  colourFa: Float32Array;
 }
 
 /**
