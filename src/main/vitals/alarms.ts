@@ -224,19 +224,8 @@ interface Evidence {
   news2?: News2Result;
 }
 
-interface InternalAlarm {
-  id: string;
-  priority: AlarmPriority;
-  state: AlarmState;
-  message: string;
-  raisedAt: number;
-  priorityAt: number;
-  acknowledged: { by: string; reason: string; at: number } | null;
-  paused: { by: string; reason: string; at: number; until: number } | null;
-  escalationLevel: number;
-  value?: number;
-  news2?: News2Result;
-}
+/** What a tracker keeps of its alarm; the rest of `Alarm` comes from the tracker (see snapshot). */
+type InternalAlarm = Omit<Alarm, 'bedId' | 'condition' | 'kind' | 'silenced'>;
 
 interface Tracker {
   scope: string;
