@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Builds everything `npm start`, `npx neuroward` and the tests run: main-process entries, the CLI and
-// the preload with esbuild; the renderer with Vite. Runs on `npm install` (prepare) and `npm start`.
+// Builds everything `npm start`, `npx neuroward` and the tests run: main-process entries, the CLI, the
+// worker threads' entries (dist/workers, see workers.mjs) and the preload with esbuild; the renderer
+// with Vite. Runs on `npm install` (prepare) and `npm start`.
 import { build } from 'esbuild';
 import { build as viteBuild } from 'vite';
 import { chmod } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { buildWorkers } from './workers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -33,6 +35,9 @@ await build({
   banner: { js: "import { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);" },
 });
 await chmod('dist/cli/neuroward.js', 0o755);
+
+// Worker threads run real entry files: dist/workers/<name>.cjs (located by src/main/workers/locate.ts).
+await buildWorkers();
 
 // A sandboxed preload must be a single CommonJS file that requires nothing but 'electron'.
 await build({

@@ -1,12 +1,46 @@
 /** WAL checkpoints from a worker thread on the real encrypted store, and the fallback when that thread cannot work. */
 import { randomBytes } from 'node:crypto';
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import type * as WorkerThreads from 'node:worker_threads';
+import type { WorkerOptions } from 'node:worker_threads';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, WalCheckpointer } from '../../src/main/store/checkpointer.js';
 import { openEncryptedDatabase } from '../../src/main/store/database.js';
+import type * as Locate from '../../src/main/workers/locate.js';
 import { tempDir } from '../support/harness.js';
 import { waitFor } from '../support/mosquitto.js';
+
+// Every Worker the checkpointer creates, with its arguments (the class itself is Node's); and a switch
+// that makes the worker's bundle look missing.
+const seen = vi.hoisted(() => ({ spawned: [] as { filename: unknown; options: WorkerOptions | undefined }[], bundleMissing: false }));
+vi.mock('node:worker_threads', async (importOriginal) => {
+  const real = await importOriginal<typeof WorkerThreads>();
+  class RecordingWorker extends real.Worker {
+    constructor(filename: string | URL, options?: WorkerOptions) {
+      seen.spawned.push({ filename, options });
+      super(filename, options);
+    }
+  }
+  return { ...real, Worker: RecordingWorker };
+});
+vi.mock('../../src/main/workers/locate.js', async (importOriginal) => {
+  const real = await importOriginal<typeof Locate>();
+  return {
+    ...real,
+    workerFile: (name: Parameters<typeof real.workerFile>[0]) => {
+      if (seen.bundleMissing) throw new real.WorkerFileMissingError(name, `/nowhere/dist/workers/${name}.cjs`);
+      return real.workerFile(name);
+    },
+  };
+});
+
+afterEach(() => {
+  seen.spawned.length = 0;
+  seen.bundleMissing = false;
+});
+
+const WORKER_BUNDLE = path.resolve('dist/workers/wal-checkpointer.cjs');
 
 function openStore() {
   const dir = tempDir('nw-ckpt-');
@@ -42,6 +76,14 @@ describe('WAL checkpoints on a worker thread', () => {
       expect(store.db.prepare('SELECT count(*) AS n FROM filler').get()).toEqual({ n: 3000 });
       expect(checkpointer.stats).toMatchObject({ onWorker: true, lastError: null });
       expect(log).toEqual([]);
+      // The thread is the real entry file (checkpointer.worker.ts bundled), not evaluated source text.
+      expect(seen.spawned).toHaveLength(1);
+      expect(seen.spawned[0]!.filename).toBe(WORKER_BUNDLE);
+      expect(seen.spawned[0]!.options?.eval).toBeUndefined();
+      expect(readFileSync(WORKER_BUNDLE, 'utf8')).toMatch(/require\("better-sqlite3-multiple-ciphers"\)/);
+      // The key went to the worker as pragmas in workerData (it keyed its connection: autocheckpoint 0
+      // above); this thread's array of them is emptied once the worker has its copy.
+      expect((seen.spawned[0]!.options?.workerData as { keyPragmas: string[] }).keyPragmas).toEqual([]);
     } finally {
       checkpointer.stop();
       expect(autocheckpoint(store.db)).toBe(DEFAULT_AUTOCHECKPOINT_PAGES); // back to SQLite's own after stop
@@ -59,6 +101,25 @@ describe('WAL checkpoints on a worker thread', () => {
       expect(log.join('\n')).toMatch(/checkpointing on the main thread again/);
       expect(autocheckpoint(store.db)).toBe(DEFAULT_AUTOCHECKPOINT_PAGES);
       store.write(100); // the store still works
+      expect(store.db.prepare('SELECT count(*) AS n FROM filler').get()).toEqual({ n: 100 });
+    } finally {
+      checkpointer.stop();
+      store.cleanup();
+    }
+  });
+
+  it('keeps the automatic checkpoint, naming `npm run build`, when the worker bundle is missing', () => {
+    const store = openStore();
+    const log: string[] = [];
+    seen.bundleMissing = true;
+    const checkpointer = WalCheckpointer.start(store.db, store.file, store.key, { intervalMs: 50, log: (m) => log.push(m) });
+    try {
+      expect(seen.spawned).toEqual([]);
+      expect(checkpointer.stats.onWorker).toBe(false);
+      expect(checkpointer.stats.lastError).toMatch(/^checkpoint thread not started: the wal-checkpointer worker is missing: .* build it with `npm run build`$/);
+      expect(log.join('\n')).toMatch(/npm run build.*checkpointing on the main thread again/);
+      expect(autocheckpoint(store.db)).toBe(DEFAULT_AUTOCHECKPOINT_PAGES);
+      store.write(100);
       expect(store.db.prepare('SELECT count(*) AS n FROM filler').get()).toEqual({ n: 100 });
     } finally {
       checkpointer.stop();

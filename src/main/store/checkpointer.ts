@@ -6,9 +6,15 @@
  * checkpoints every `intervalMs` instead (PASSIVE: it never waits for, nor blocks, the writer), and
  * the main connection's automatic checkpoint is off while that thread is alive. If the thread fails,
  * the automatic checkpoint comes back on, so the WAL never grows without bound.
+ *
+ * The thread runs the real entry file checkpointer.worker.ts, bundled to
+ * dist/workers/wal-checkpointer.cjs and located by src/main/workers/locate.ts. Should that file be
+ * missing (an incomplete build), the store keeps SQLite's automatic checkpoint and the reason, naming
+ * `npm run build`, is logged and shown in `stats.lastError`.
  */
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { workerFile } from '../workers/locate.js';
+import type { CheckpointerWorkerData, CheckpointerWorkerMessage } from './checkpointer.worker.js';
 import { keyPragmas, type Db } from './database.js';
 
 export const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
@@ -18,44 +24,6 @@ export interface CheckpointerOptions {
   log?: (message: string) => void;
 }
 
-/** Messages from the worker. */
-type WorkerMessage = { type: 'ready' } | { type: 'checkpoint'; walFrames: number; checkpointed: number } | { type: 'error'; message: string };
-
-// The worker: plain CommonJS (an eval worker has no module graph of its own); the driver's absolute
-// path and the key pragmas come in workerData.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const options = workerData.nativeBinding ? { fileMustExist: true, nativeBinding: workerData.nativeBinding } : { fileMustExist: true };
-let db;
-try {
-  db = new Database(workerData.file, options);
-  for (const pragma of workerData.keyPragmas) db.pragma(pragma);
-  workerData.keyPragmas.length = 0;
-  db.pragma('busy_timeout = 0');
-  db.prepare('SELECT count(*) FROM sqlite_master').get();
-  parentPort.postMessage({ type: 'ready' });
-} catch (error) {
-  parentPort.postMessage({ type: 'error', message: String(error && error.message || error) });
-  process.exit(1);
-}
-const timer = setInterval(() => {
-  try {
-    const [row] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (row && row.log > 0) parentPort.postMessage({ type: 'checkpoint', walFrames: row.log, checkpointed: row.checkpointed });
-  } catch (error) {
-    if (error && error.code === 'SQLITE_BUSY') return; // another checkpoint (the close) runs: next time
-    parentPort.postMessage({ type: 'error', message: String(error && error.message || error) });
-  }
-}, workerData.intervalMs);
-parentPort.on('message', (message) => {
-  if (message !== 'stop') return;
-  clearInterval(timer);
-  db.close();
-  parentPort.close();
-});
-`;
-
 export class WalCheckpointer {
   private worker: Worker | null;
   private checkpoints = 0;
@@ -64,7 +32,7 @@ export class WalCheckpointer {
 
   private constructor(
     private readonly db: Db,
-    worker: Worker,
+    worker: Worker | null,
     private readonly log: (message: string) => void,
   ) {
     this.worker = worker;
@@ -73,19 +41,29 @@ export class WalCheckpointer {
   /** Starts checkpointing `file` (open in `db`) from a worker; `key` is the store's raw key. */
   static start(db: Db, file: string, key: Buffer, options: CheckpointerOptions = {}): WalCheckpointer {
     const log = options.log ?? (() => undefined);
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
+    let worker: Worker;
+    try {
+      const workerData: CheckpointerWorkerData = {
         file,
-        driver: createRequire(import.meta.url).resolve('better-sqlite3-multiple-ciphers'),
         nativeBinding: process.env.NEUROWARD_SQLITE_NATIVE_BINDING ?? null,
         keyPragmas: keyPragmas(key),
         intervalMs: options.intervalMs ?? 250,
-      },
-    });
+      };
+      try {
+        worker = new Worker(workerFile('wal-checkpointer'), { workerData });
+      } finally {
+        // The constructor has copied workerData for the thread (which empties its copy once keyed).
+        workerData.keyPragmas.length = 0;
+      }
+    } catch (error) {
+      // No thread (missing bundle, or worker threads unavailable): the main connection keeps checkpointing.
+      const checkpointer = new WalCheckpointer(db, null, log);
+      checkpointer.fallBack(`checkpoint thread not started: ${error instanceof Error ? error.message : String(error)}`);
+      return checkpointer;
+    }
     worker.unref();
     const checkpointer = new WalCheckpointer(db, worker, log);
-    worker.on('message', (message: WorkerMessage) => checkpointer.onMessage(message));
+    worker.on('message', (message: CheckpointerWorkerMessage) => checkpointer.onMessage(message));
     worker.on('error', (error) => checkpointer.fallBack(`checkpoint thread failed: ${error.message}`));
     worker.on('exit', (code) => {
       if (!checkpointer.stopped) checkpointer.fallBack(`checkpoint thread exited (code ${code})`);
@@ -106,7 +84,7 @@ export class WalCheckpointer {
     this.restoreAutocheckpoint();
   }
 
-  private onMessage(message: WorkerMessage): void {
+  private onMessage(message: CheckpointerWorkerMessage): void {
     if (message.type === 'ready') {
       if (!this.stopped && this.db.open) this.db.pragma('wal_autocheckpoint = 0');
     } else if (message.type === 'checkpoint') {

@@ -2,17 +2,18 @@
  * DTI tensor fit of a DwiSeries: DIPY 1.6 `TensorModel(gtab, fit_method='WLS')` (see design.ts),
  * run over worker threads that share the series and the output maps through SharedArrayBuffers.
  *
- * Workers: each worker runs the kernel's own source (`fitTensorSlices.toString()`) as an eval worker,
- * so there is no separate worker file to bundle or resolve: the same code path works from the
- * TypeScript sources under vitest, from the esbuild bundle (dist/main/*.js) and inside an Electron
- * asar. Workers take slices from a shared atomic counter until none are left, so a slice-heavy mask
- * does not leave one core idle.
+ * Workers: each runs the real entry file fit.worker.ts (its job: fit-job.ts), bundled by esbuild to
+ * dist/workers/tensor-fit.cjs and located at run time by src/main/workers/locate.ts, from the bundles,
+ * from the sources under vitest and inside an Electron asar alike. Workers take slices from a shared
+ * atomic counter until none are left, so a slice-heavy mask does not leave one core idle.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { workerFile } from '../../workers/locate.js';
 import { otsuBrainMask, type OtsuMaskOptions } from '../mask.js';
 import { ImagingInputError, type DwiSeries, type ProgressReporter, type TensorMaps } from '../types.js';
 import { buildTensorPlan, type TensorPlan } from './design.js';
+import type { FitWorkerData, FitWorkerMessage } from './fit-job.js';
 import { fitTensorSlices, type KernelInput } from './kernel.js';
 
 export interface FitTensorsOptions {
@@ -28,40 +29,6 @@ export interface FitTensorsOptions {
   onProgress?: ProgressReporter;
   /** Aborting terminates the workers and rejects with the signal's reason. */
   signal?: AbortSignal;
-}
-
-let workerSource: string | null = null;
-function getWorkerSource(): string {
-  // A bundler's keepNames wraps the kernel's inner functions in its name helper (esbuild's `__name`,
-  // renamed when minified). The worker defines `__name` and, should the kernel stop on another
-  // undefined helper before taking its first slice, defines that one as the identity and starts over.
-  workerSource ??= `'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-var __name = (f) => f;
-const fitTensorSlices = (${fitTensorSlices.toString()});
-const counter = workerData.counter;
-for (let attempt = 0; ; attempt++) {
-  let taken = 0;
-  try {
-    fitTensorSlices(
-      workerData.input,
-      () => (taken++, Atomics.add(counter, 0, 1)),
-      (z) => parentPort.postMessage({ type: 'slice', z }),
-    );
-    parentPort.postMessage({ type: 'done' });
-    break;
-  } catch (err) {
-    const missing = err instanceof ReferenceError && /^([\\w$]+) is not defined$/.exec(err.message);
-    if (missing && taken === 0 && attempt < 8) {
-      globalThis[missing[1]] = (f) => f;
-      continue;
-    }
-    parentPort.postMessage({ type: 'error', message: String((err && err.stack) || err) });
-    break;
-  }
-}
-`;
-  return workerSource;
 }
 
 function sharedFloat32(length: number): Float32Array {
@@ -153,7 +120,7 @@ export async function fitTensors(series: DwiSeries, options: FitTensorsOptions =
   if (workers === 0) inThread();
   else {
     try {
-      await runWorkers(input, workers, sliceDone, options.signal);
+      await fitOnWorkers(input, workers, sliceDone, options.signal);
     } catch (err) {
       // No worker threads here (e.g. a sandbox that forbids them): the same kernel in this thread.
       if (!(err instanceof WorkerSpawnError)) throw err;
@@ -177,10 +144,20 @@ export async function fitTensors(series: DwiSeries, options: FitTensorsOptions =
 
 class WorkerSpawnError extends Error {}
 
-function runWorkers(input: KernelInput, count: number, sliceDone: () => void, signal?: AbortSignal): Promise<void> {
+/**
+ * Runs the kernel on `count` worker threads over `input` (whose output maps must be on
+ * SharedArrayBuffers) and resolves when every slice is done; `sliceDone` is called once per slice, in
+ * this thread. Rejects when a worker reports an error or exits early (the other workers are
+ * terminated), and with the signal's reason on abort. Throws WorkerFileMissingError, naming
+ * `npm run build`, when dist/workers/tensor-fit.cjs is not there: the fit does not fall back to this
+ * thread then, since that would stall the main process (ward monitoring) for the whole fit on an
+ * incomplete build. Exported for the tests; the API is fitTensors.
+ */
+export function fitOnWorkers(input: KernelInput, count: number, sliceDone: () => void, signal?: AbortSignal): Promise<void> {
   const counter = new Int32Array(new SharedArrayBuffer(4));
-  const source = getWorkerSource();
+  const workerData: FitWorkerData = { input, counter };
   return new Promise<void>((resolve, reject) => {
+    const file = workerFile('tensor-fit'); // throwing here rejects
     const pool: Worker[] = [];
     let finished = 0;
     let settled = false;
@@ -196,14 +173,14 @@ function runWorkers(input: KernelInput, count: number, sliceDone: () => void, si
     for (let k = 0; k < count; k++) {
       let worker: Worker;
       try {
-        worker = new Worker(source, { eval: true, workerData: { input, counter } });
+        worker = new Worker(file, { workerData });
       } catch (err) {
         fail(new WorkerSpawnError(String(err)));
         return;
       }
       pool.push(worker);
       let ok = false;
-      worker.on('message', (msg: { type: string; message?: string }) => {
+      worker.on('message', (msg: FitWorkerMessage) => {
         if (msg.type === 'slice') sliceDone();
         else if (msg.type === 'done') {
           ok = true;
@@ -214,7 +191,8 @@ function runWorkers(input: KernelInput, count: number, sliceDone: () => void, si
           }
         } else if (msg.type === 'error') fail(new Error(`tensor fit worker failed: ${msg.message}`));
       });
-      worker.on('error', fail);
+      // An uncaught error in the thread (fit-job.ts catches the kernel's): e.g. a bundle that fails to load.
+      worker.on('error', (err) => fail(new Error(`tensor fit worker failed: ${err.message}`, { cause: err })));
       worker.on('exit', (code) => {
         if (!ok) fail(new Error(`tensor fit worker exited with code ${code} before finishing`));
       });

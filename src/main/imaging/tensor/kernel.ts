@@ -1,9 +1,9 @@
 /**
  * The per-voxel WLS tensor fit (DIPY 1.6 `wls_fit_tensor`, see design.ts) over whole slices.
  *
- * `fitTensorSlices` is self-contained on purpose: it references nothing outside its own body, so the
- * very same function runs in this thread and, through `Function.prototype.toString`, as the body of the
- * worker threads (see fit.ts). Do not make it call module-level helpers or constants.
+ * The same module runs in the caller's thread (fit.ts with `workers: 0`) and in the worker threads,
+ * whose entry file fit.worker.ts imports it (see fit-job.ts); it is bundled into
+ * dist/workers/tensor-fit.cjs like any other import.
  *
  * Per voxel, with the plan's precomputed tables and no allocation:
  *   y = ln max(S, min_signal)                       (gathered for a block of voxels at a time; ln from
