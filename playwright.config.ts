@@ -14,6 +14,8 @@ process.env.NEUROWARD_E2E_MQTT_URL = `mqtt://127.0.0.1:${mqttPort}`;
 
 export default defineConfig({
   testDir: 'test/e2e',
+  // After the webServer is up: turns the host's launch file into the cookie every page carries.
+  globalSetup: './test/e2e/global-setup.ts',
   outputDir: 'test-results/e2e-artifacts',
   fullyParallel: false,
   workers: 1,
@@ -21,6 +23,7 @@ export default defineConfig({
   timeout: 60_000,
   use: {
     baseURL: `http://127.0.0.1:${port}`,
+    storageState: 'test-results/e2e-launch-state.json',
     viewport: { width: 1280, height: 800 },
     colorScheme: 'dark',
     screenshot: 'only-on-failure',
@@ -32,6 +35,7 @@ export default defineConfig({
   },
   webServer: {
     command: `node dist/main/headless.js --port ${port}`,
+    // Answers 401 without the launch key: Playwright counts any status below 404 as up.
     url: `http://127.0.0.1:${port}/`,
     reuseExistingServer: false,
     timeout: 60_000,

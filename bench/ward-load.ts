@@ -24,6 +24,7 @@ import { WalCheckpointer } from '../src/main/store/checkpointer.js';
 import { openEncryptedDatabase, type Db } from '../src/main/store/database.js';
 import { applyMigrations } from '../src/main/store/migrations.js';
 import { AlarmEngine, type AlarmEvent, type VitalsReading } from '../src/main/vitals/alarms.js';
+import { MonitorCredentialsRepo } from '../src/main/vitals/monitor-credentials.js';
 import { VitalsRepo } from '../src/main/vitals/vitals-repo.js';
 import { WardService } from '../src/main/vitals/ward-service.js';
 
@@ -52,6 +53,16 @@ interface PublisherPlan {
   patient: boolean;
   /** After the last publish, how long to wait for the broker's outstanding PUBACKs before reporting. */
   ackWaitMs: number;
+  /**
+   * The embedded broker: one credential per bed (index i), each allowed its own bed's topic only, so
+   * one connection per bed, as real monitors. Null (mosquitto, anonymous here): BEDS_PER_CONNECTION.
+   */
+  credentials: { username: string; password: string }[] | null;
+}
+
+/** Ward of bed index `i` (beds spread over wards L0…, one per ~BEDS_PER_CONNECTION beds); its bed name is i + 1. */
+function wardOf(i: number, beds: number): string {
+  return `L${i % Math.max(1, Math.ceil(beds / BEDS_PER_CONNECTION))}`;
 }
 /** Sent once the publishers are connected; all times in ms since the epoch (both processes read the same clock). */
 interface Schedule {
@@ -142,10 +153,23 @@ async function publisherMain(): Promise<void> {
   const connections = Math.max(1, Math.ceil(plan.beds / BEDS_PER_CONNECTION));
   const clients: MqttClient[] = [];
   let firstError: string | null = null;
-  for (let c = 0; c < connections; c++) {
-    const client = await mqtt.connectAsync(plan.url, { clientId: `bench-${plan.tag}-${c}`, clean: true, protocolVersion: 4, keepalive: 30, reconnectPeriod: 1000 });
-    client.on('error', (error) => (firstError ??= error.message));
-    clients.push(client);
+  if (plan.credentials) {
+    // One connection per bed with its own credential, 50 CONNECTs at a time.
+    for (let i = 0; i < plan.beds; i += 50) {
+      const batch = plan.credentials.slice(i, Math.min(plan.beds, i + 50));
+      clients.push(
+        ...(await Promise.all(
+          batch.map((credential, k) => mqtt.connectAsync(plan.url, { clientId: `bench-${plan.tag}-b${i + k}`, clean: true, protocolVersion: 4, keepalive: 30, reconnectPeriod: 1000, ...credential })),
+        )),
+      );
+    }
+    for (const client of clients) client.on('error', (error) => (firstError ??= error.message));
+  } else {
+    for (let c = 0; c < connections; c++) {
+      const client = await mqtt.connectAsync(plan.url, { clientId: `bench-${plan.tag}-${c}`, clean: true, protocolVersion: 4, keepalive: 30, reconnectPeriod: 1000 });
+      client.on('error', (error) => (firstError ??= error.message));
+      clients.push(client);
+    }
   }
 
   const random = mulberry32(0x5eed ^ plan.beds);
@@ -165,7 +189,7 @@ async function publisherMain(): Promise<void> {
     baseline: { hr: number; spo2: number; rr: number; tempC: number; sbp: number; dbp: number };
   }
   const beds: Bed[] = Array.from({ length: plan.beds }, (_, i) => {
-    const ward = `L${i % connections}`;
+    const ward = wardOf(i, plan.beds);
     const alarmIndex = Math.floor(i / alarmStep);
     const isAlarmBed = Math.floor(alarmIndex * alarmStep) === i && alarmIndex < alarmBeds;
     return {
@@ -174,8 +198,8 @@ async function publisherMain(): Promise<void> {
       seq: 0,
       topic: `ward/${ward}/bed/${i + 1}/vitals`,
       patient: `Patient/${randomUUID()}`,
-      // Beds on the same connection are interleaved with the others (bed i → connection i % connections).
-      client: clients[i % connections]!,
+      // Beds on the same connection are interleaved with the others (bed i → connection i % connections); with credentials, its own.
+      client: plan.credentials ? clients[i]! : clients[i % connections]!,
       // Independent monitors: phases spread evenly over the interval (or all at once with --burst).
       phaseMs: plan.burst ? 0 : (i * plan.intervalMs) / plan.beds,
       alarmOffsetMs: isAlarmBed ? (alarmIndex * CYCLE_MS) / alarmBeds : null,
@@ -683,6 +707,19 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
     }
     const url = ward.brokerUrl;
     if (!url) throw new Error('no broker URL');
+    // The embedded broker refuses anonymous monitors: provision each bed's credential, as an administrator would.
+    let credentials: PublisherPlan['credentials'] = null;
+    if (broker === 'aedes') {
+      const repo = new MonitorCredentialsRepo(db, () => new Date());
+      credentials = db.transaction(() => {
+        const all: { username: string; password: string }[] = [];
+        for (let i = 0; i < spec.beds; i++) {
+          const [secret] = repo.create({ ward: wardOf(i, spec.beds), beds: [String(i + 1)], createdBy: 'ward-load bench' }).secrets;
+          all.push({ username: secret!.username, password: secret!.password });
+        }
+        return all;
+      })();
+    }
 
     const brokerPid = mosquitto?.pid;
     child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--publisher'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -718,6 +755,7 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
       burst: options.burst,
       patient: options.patient,
       ackWaitMs: Math.max(1000, options.drain * 1000 - 2000),
+      credentials,
     };
     child.send({ type: 'plan', plan } satisfies ToChild);
     if (!(await receive('ready', 30_000))) throw new Error(signal.aborted ? 'interrupted' : 'the publisher process did not connect');
@@ -725,7 +763,7 @@ async function runOnce(broker: Broker, spec: RunSpec, options: Options, label: s
     warmupEnd = startAt + options.warmup * 1000;
     measureEnd = warmupEnd + options.seconds * 1000;
     child.send({ type: 'go', schedule: { startAt, warmupEnd, measureEnd } } satisfies ToChild);
-    console.log(`${label}: ${Math.ceil(spec.beds / BEDS_PER_CONNECTION)} publisher connections up; warm-up ${options.warmup} s, then measuring ${options.seconds} s`);
+    console.log(`${label}: ${credentials ? `${spec.beds} publisher connections (one per bed, each with its credential)` : `${Math.ceil(spec.beds / BEDS_PER_CONNECTION)} publisher connections`} up; warm-up ${options.warmup} s, then measuring ${options.seconds} s`);
 
     run.phase = 'publishing';
     const theMeter = new Meter(warmupEnd, measureEnd, brokerPid);

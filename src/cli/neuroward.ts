@@ -7,7 +7,7 @@ import os from 'node:os';
 import readline from 'node:readline';
 import { ConfigError, loadConfig, type AppConfig } from '../main/app/config.js';
 import { StoreService } from '../main/store/store-service.js';
-import { AuditLedger } from '../main/security/audit-ledger.js';
+import { AuditLedger, verifySummary } from '../main/security/audit-ledger.js';
 import { toFhirAuditEvent } from '../main/fhir/resources.js';
 import { NwError } from '../shared/errors.js';
 import { appVersion } from '../main/app/app.js';
@@ -15,13 +15,15 @@ import { SHELL_PRAGMAS } from '../main/store/database.js';
 import { defaultImagingEngines } from '../main/imaging/engines.js';
 import { ImagingInputError } from '../main/imaging/types.js';
 import { dtiFit, dtiInfo } from './dti.js';
-import { SCENARIOS, simulateWard, type Scenario } from './simulate-ward.js';
+import { SCENARIOS, readCredentialsFile, simulateWard, type Scenario } from './simulate-ward.js';
+import { redactBrokerUrl } from '../main/vitals/broker.js';
 
 const HELP = `neuroward ${appVersion()}: NeuroWard clinical workstation, command line
 
 Usage:
-  neuroward audit verify [--json]      check the whole audit hash chain; names the first edited,
-                                       deleted or reordered entry (exit 1 when broken)
+  neuroward audit verify [--json]      check the whole audit hash chain; names every edited, deleted,
+                                       reordered, cut-off or added entry and a removed append-only
+                                       guard (exit 1 when broken)
   neuroward audit export [--since N]   print audit entries as FHIR R4 AuditEvent resources (NDJSON)
   neuroward dti info <dicom-dir | file.nii[.gz]> [--json] [--series UID] [--bval F --bvec F]
                                        series, dimensions, b-values and b-vectors of a diffusion scan
@@ -29,9 +31,12 @@ Usage:
                                        fit tensors; writes fa, md, ad, rd, v1, colour-fa, mask (.nii.gz)
                                        and summary.json into DIR
   neuroward simulate-ward --broker URL --beds N --interval SECONDS [--scenario NAME] [--ward W]
-                         [--duration SECONDS] [--drift-seconds S] [--username U --password P]
+                         [--duration SECONDS] [--drift-seconds S] [--credentials FILE]
+                         [--username U --password P]
                                        simulated bedside monitors; scenarios: stable, deteriorating,
-                                       dropout, malformed, burst
+                                       dropout, malformed, burst. The embedded broker needs
+                                       --credentials FILE: the per-bed credentials copied from
+                                       Admin → Monitors (--broker defaults to the file's)
   neuroward store key                  print the SQLCipher pragmas (raw key) that open the store in
                                        Debian's \`sqlcipher\` shell, for recovery by IT (audited)
   neuroward --version                  print the version
@@ -88,22 +93,26 @@ async function auditVerify(config: AppConfig, json: boolean): Promise<number> {
   const store = await openStore(config);
   try {
     const ledger = new AuditLedger(store.db, () => new Date());
-    const result = ledger.verify();
+    // Every problem, however many: the terminal is where a broken chain gets investigated.
+    const result = ledger.verify({ maxProblems: Infinity });
     store.transaction(() =>
       ledger.append({
         actor: null,
         connection: `cli:${os.userInfo().username}@${os.hostname()}`,
         action: 'audit.verify',
         outcome: 'success',
-        detail: { ok: result.ok, entries: result.entries, problem: result.problem?.kind ?? null, via: 'neuroward audit verify' },
+        detail: { ...verifySummary(result), via: 'neuroward audit verify' },
       }),
     );
     if (json) console.log(JSON.stringify(result, null, 2));
     else if (result.ok) console.log(`audit chain intact: ${result.entries} entries, head #${result.headSeq} ${result.headHash}`);
     else {
-      console.log(`audit chain BROKEN after checking ${result.entries} entries`);
-      console.log(`first problem: ${result.problem!.kind} at entry #${result.problem!.seq}`);
-      console.log(result.problem!.message);
+      const found = result.problems.length + result.unlisted;
+      console.log(`audit chain BROKEN: ${found} problem${found === 1 ? '' : 's'} found checking ${result.entries} entries (last stored #${result.headSeq})`);
+      for (const problem of result.problems) {
+        console.log(`- ${problem.kind} ${problem.seq > 0 ? `at entry #${problem.seq}` : '(schema)'}: ${problem.message}`);
+      }
+      if (result.unlisted > 0) console.log(`- and ${result.unlisted} more not listed`);
     }
     return result.ok ? 0 : 1;
   } finally {
@@ -151,8 +160,16 @@ function numberOption(args: string[], name: string, fallback: number, min: numbe
 }
 
 async function simulate(args: string[]): Promise<number> {
-  const broker = option(args, '--broker');
+  const credentialsFile = option(args, '--credentials');
+  let credentials;
+  try {
+    credentials = credentialsFile ? readCredentialsFile(credentialsFile) : null;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const broker = option(args, '--broker') ?? credentials?.broker ?? undefined;
   if (!broker) throw new UsageError('neuroward simulate-ward needs --broker URL (e.g. mqtt://127.0.0.1:1883)');
+  if (credentials && (option(args, '--username') || option(args, '--password'))) throw new UsageError('--credentials and --username/--password exclude each other');
   const scenario = option(args, '--scenario') ?? 'stable';
   if (!(SCENARIOS as readonly string[]).includes(scenario)) throw new UsageError(`--scenario is one of ${SCENARIOS.join(', ')}`);
   const ward = option(args, '--ward') ?? 'A';
@@ -167,10 +184,22 @@ async function simulate(args: string[]): Promise<number> {
     driftSeconds: numberOption(args, '--drift-seconds', 120, 1, 86_400),
     username: option(args, '--username'),
     password: option(args, '--password'),
+    credentials: credentials?.monitors ?? null,
     log: (line: string) => process.stderr.write(`${line}\n`),
   };
-  console.log(`simulating ${options.beds} beds on ward ${ward} (${scenario}) every ${options.intervalSeconds} s → ${broker}`);
-  const result = await simulateWard(options);
+  console.log(`simulating ${options.beds} beds on ward ${ward} (${scenario}) every ${options.intervalSeconds} s → ${redactBrokerUrl(broker)}${credentials ? ' (one credential per bed)' : ''}`);
+  if (credentials) {
+    const missing = Array.from({ length: options.beds }, (_, i) => String(i + 1)).filter((bed) => !credentials.monitors.some((c) => c.ward === ward && c.bed === bed));
+    if (missing.length) throw new UsageError(`${credentialsFile} has no credential for bed(s) ${missing.slice(0, 5).map((b) => `${ward}/${b}`).join(', ')}${missing.length > 5 ? ', …' : ''}: create them in Admin → Monitors`);
+  }
+  let result: Awaited<ReturnType<typeof simulateWard>>;
+  try {
+    result = await simulateWard(options);
+  } catch (error) {
+    // e.g. "Connection refused: Not authorized": no stack trace for that.
+    console.error(`neuroward: simulate-ward: ${(error as Error).message}`);
+    return 2;
+  }
   console.log(`published ${result.published} readings${result.malformed ? ` and ${result.malformed} malformed messages` : ''}`);
   return 0;
 }

@@ -6,10 +6,19 @@
  *   stable         normal adult vitals with small noise
  *   deteriorating  sepsis-like drift over --drift-seconds: HR, RR, temperature up; SBP, SpO2 down; confusion late
  *   dropout        every fifth bed goes silent for 45 s out of every 90 s (sensor dropout)
- *   malformed      one message in five is broken: bad JSON, wrong types, HR 900, odd topic
+ *   malformed      one message in five is broken: bad JSON, wrong types, HR 900, odd topic (with
+ *                  credentials, which allow the bed's own topic only: no deviceId instead)
  *   burst          each interval, a burst of 10 readings per bed at once
+ *
+ * Credentials: the embedded broker refuses anonymous monitors. `--credentials FILE` takes the file an
+ * administrator copies from Admin → Monitors after creating the beds' credentials (monitorCredentialsFileSchema:
+ * per bed its user name and password); each simulated bed then connects on its own with its own credential,
+ * as a real monitor does. `--username/--password` (one account for all beds) is for a broker such as
+ * mosquitto configured that way.
  */
-import mqtt from 'mqtt';
+import { readFileSync } from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
+import { monitorCredentialsFileSchema, type MonitorCredentialsFile } from '../shared/ipc.js';
 import { mulberry32 } from '../shared/random.js';
 
 export const SCENARIOS = ['stable', 'deteriorating', 'dropout', 'malformed', 'burst'] as const;
@@ -27,7 +36,34 @@ export interface SimulateOptions {
   driftSeconds: number;
   username?: string | undefined;
   password?: string | undefined;
+  /** Per-bed credentials (from Admin → Monitors); every simulated bed of `ward` must have one. */
+  credentials?: MonitorCredentialsFile['monitors'] | null | undefined;
   log: (line: string) => void;
+}
+
+/** Reads and checks a credentials file as Admin → Monitors gives it. */
+export function readCredentialsFile(file: string): MonitorCredentialsFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read the credentials file ${file}: ${(error as Error).message}`);
+  }
+  const parsed = monitorCredentialsFileSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`${file} is not a NeuroWard monitor credentials file (copy it from Admin → Monitors): ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
+}
+
+/** Connects `count` clients, at most 50 at a time. */
+async function connectAll<T>(items: readonly T[], connect: (item: T) => Promise<MqttClient>): Promise<MqttClient[]> {
+  const clients: MqttClient[] = [];
+  try {
+    for (let i = 0; i < items.length; i += 50) clients.push(...(await Promise.all(items.slice(i, i + 50).map(connect))));
+  } catch (error) {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    throw error;
+  }
+  return clients;
 }
 
 interface Bed {
@@ -65,20 +101,39 @@ export async function simulateWard(options: SimulateOptions): Promise<{ publishe
     seq: startSeq,
     baseline: { hr: 66 + Math.round(random() * 16), spo2: 97 + Math.round(random() * 2), rr: 13 + Math.round(random() * 4), tempC: round1(36.5 + random() * 0.6), sbp: 118 + Math.round(random() * 16), dbp: 70 + Math.round(random() * 10) },
   }));
-  const client = await mqtt.connectAsync(options.broker, {
-    clientId: `neuroward-sim-${process.pid}`,
-    clean: true,
-    username: options.username,
-    password: options.password,
-    reconnectPeriod: 1000,
-  });
+  const credentials = options.credentials ?? null;
+  let clientOf: (bed: Bed) => MqttClient;
+  let clients: MqttClient[];
+  if (credentials) {
+    const own = beds.map((bed) => {
+      const credential = credentials.find((c) => c.ward === options.ward && c.bed === bed.id);
+      if (!credential) throw new Error(`the credentials file has no credential for bed ${options.ward}/${bed.id}: create one in Admin → Monitors`);
+      return { bed, credential };
+    });
+    // One connection per bed, as real monitors: each credential may publish to its own bed's topic only.
+    clients = await connectAll(own, ({ bed, credential }) =>
+      mqtt.connectAsync(options.broker, { clientId: `sim-${options.ward}-${bed.id}-${process.pid}`, clean: true, username: credential.username, password: credential.password, reconnectPeriod: 1000 }),
+    );
+    const byBed = new Map(own.map(({ bed }, i) => [bed, clients[i]!]));
+    clientOf = (bed) => byBed.get(bed)!;
+  } else {
+    const client = await mqtt.connectAsync(options.broker, {
+      clientId: `neuroward-sim-${process.pid}`,
+      clean: true,
+      username: options.username,
+      password: options.password,
+      reconnectPeriod: 1000,
+    });
+    clients = [client];
+    clientOf = () => client;
+  }
   let published = 0;
   let malformed = 0;
   const started = Date.now();
   const topic = (bed: Bed) => `ward/${options.ward}/bed/${bed.id}/vitals`;
-  const send = (t: string, body: string) =>
+  const send = (bed: Bed, t: string, body: string) =>
     new Promise<void>((resolve) =>
-      client.publish(t, body, { qos: 1 }, (error) => {
+      clientOf(bed).publish(t, body, { qos: 1 }, (error) => {
         if (error) options.log(`publish failed: ${error.message}`);
         resolve();
       }),
@@ -96,13 +151,15 @@ export async function simulateWard(options: SimulateOptions): Promise<{ publishe
         if (options.scenario === 'malformed' && bed.seq % 5 === 0) {
           malformed += 1;
           const kind = bed.seq % 4;
-          if (kind === 0) sends.push(send(topic(bed), '{"v":1,"deviceId":'));
-          else if (kind === 1) sends.push(send(topic(bed), JSON.stringify({ ...message, hr: 'fast' })));
-          else if (kind === 2) sends.push(send(topic(bed), JSON.stringify({ ...message, hr: 900 })));
-          else sends.push(send(`ward/${options.ward}/bed/${bed.id}/vitals/extra`, JSON.stringify(message)));
+          if (kind === 0) sends.push(send(bed, topic(bed), '{"v":1,"deviceId":'));
+          else if (kind === 1) sends.push(send(bed, topic(bed), JSON.stringify({ ...message, hr: 'fast' })));
+          else if (kind === 2) sends.push(send(bed, topic(bed), JSON.stringify({ ...message, hr: 900 })));
+          // A monitor's credential allows its own topic only (another would close its connection).
+          else if (credentials) sends.push(send(bed, topic(bed), JSON.stringify({ ...message, deviceId: undefined })));
+          else sends.push(send(bed, `ward/${options.ward}/bed/${bed.id}/vitals/extra`, JSON.stringify(message)));
           continue;
         }
-        sends.push(send(topic(bed), JSON.stringify(message)));
+        sends.push(send(bed, topic(bed), JSON.stringify(message)));
         published += 1;
       }
     }
@@ -126,6 +183,6 @@ export async function simulateWard(options: SimulateOptions): Promise<{ publishe
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await client.endAsync();
+  await Promise.all(clients.map((c) => c.endAsync()));
   return { published, malformed };
 }

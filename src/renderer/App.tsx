@@ -43,6 +43,16 @@ function ConnectionBanner() {
   const connection = useApp((s) => s.connection);
   const hasStatus = useApp((s) => s.status !== null);
   if (!hasStatus || !connection.everOpened || connection.state === 'open') return null;
+  if (connection.launchKeyRefused) {
+    return (
+      <div className="connection-banner" role="alert" data-testid="connection-banner">
+        <span>
+          The NeuroWard host was restarted and has a new launch key: open the address it printed at its start (also in
+          headless-host.json in its data folder). Anything you were sending may not have been saved.
+        </span>
+      </div>
+    );
+  }
   return (
     <div className="connection-banner" role="alert" data-testid="connection-banner">
       <span>

@@ -125,14 +125,26 @@ export const auditEntrySchema = z.object({
 });
 export type AuditEntryView = z.infer<typeof auditEntrySchema>;
 
-export const auditProblemKindSchema = z.enum(['edited', 'deleted', 'reordered', 'truncated', 'guard-removed']);
+/** `added`: entries stored past the recorded head, i.e. written outside the ledger. */
+export const auditProblemKindSchema = z.enum(['edited', 'deleted', 'reordered', 'truncated', 'added', 'guard-removed']);
+export type AuditProblemKind = z.infer<typeof auditProblemKindSchema>;
+/** seq: the first entry concerned (0 for the schema's guard). */
+export const auditProblemSchema = z.object({ seq: z.number().int(), kind: auditProblemKindSchema, message: z.string() });
+export type AuditProblem = z.infer<typeof auditProblemSchema>;
 export const auditVerifyResultSchema = z.object({
+  /** No problem at all. */
   ok: z.boolean(),
+  /** Entries checked (rows in the table). */
   entries: z.number().int(),
+  /** The last stored entry's seq and hash. */
   headSeq: z.number().int(),
   headHash: z.string(),
-  /** The first problem found walking the chain from the start. */
-  problem: z.object({ seq: z.number().int(), kind: auditProblemKindSchema, message: z.string() }).nullable(),
+  /** Every problem found walking the whole chain, in chain order; one problem never hides a later one. */
+  problems: z.array(auditProblemSchema),
+  /** Problems found beyond those listed (the list is capped; 0 normally). */
+  unlisted: z.number().int().min(0),
+  /** The first of `problems`, or null: kept for older readers. */
+  problem: auditProblemSchema.nullable(),
   checkedAt: isoTime,
 });
 export type AuditVerifyResult = z.infer<typeof auditVerifyResultSchema>;
@@ -284,6 +296,41 @@ export const wardBoardSchema = z.object({
 });
 export type WardBoard = z.infer<typeof wardBoardSchema>;
 
+/** A ward or bed name as it appears in the MQTT topic `ward/<ward>/bed/<bed>/vitals`. */
+export const topicSegmentSchema = z.string().trim().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only (at most 32)');
+
+/** A bedside monitor's credential for the embedded MQTT broker (never its password: that is shown once, at creation). */
+export const monitorCredentialSchema = z.object({
+  id: idSchema,
+  /** The MQTT user name the monitor connects with. */
+  username: z.string(),
+  ward: z.string(),
+  bed: z.string(),
+  /** The one topic it may publish to: `ward/<ward>/bed/<bed>/vitals`. */
+  topic: z.string(),
+  label: z.string().nullable(),
+  createdAt: isoTime,
+  createdBy: z.string(),
+  revokedAt: isoTime.nullable(),
+  revokedBy: z.string().nullable(),
+  lastConnectedAt: isoTime.nullable(),
+  /** Connected to the embedded broker right now. */
+  connected: z.boolean(),
+});
+export type MonitorCredential = z.infer<typeof monitorCredentialSchema>;
+
+/**
+ * What the administrator hands to the monitors (or to `neuroward simulate-ward --credentials FILE`):
+ * the broker and, per bed, the user name and the password generated for it. Returned once.
+ */
+export const monitorCredentialsFileSchema = z.object({
+  v: z.literal(1),
+  /** The embedded broker as this workstation reaches it; a monitor on the ward network uses the workstation's address. */
+  broker: z.string().nullable(),
+  monitors: z.array(z.object({ ward: z.string(), bed: z.string(), topic: z.string(), username: z.string(), password: z.string() })),
+});
+export type MonitorCredentialsFile = z.infer<typeof monitorCredentialsFileSchema>;
+
 const empty = z.strictObject({});
 const ok = z.object({ ok: z.literal(true) });
 
@@ -301,14 +348,16 @@ export interface ChannelDef<Req extends z.ZodType = z.ZodType, Res extends z.Zod
   needsStore: boolean;
   /** Largest accepted request, in bytes of JSON. */
   maxRequestBytes: number;
+  /** Only from a connection that holds this launch's secret (see Connection.launchVerified), e.g. first-run setup. */
+  requiresLaunchSecret: boolean;
 }
 
 const SMALL = 16 * 1024;
 
 function channel<Req extends z.ZodType, Res extends z.ZodType>(
-  def: Omit<ChannelDef<Req, Res>, 'needsStore' | 'maxRequestBytes'> & Partial<Pick<ChannelDef, 'needsStore' | 'maxRequestBytes'>>,
+  def: Omit<ChannelDef<Req, Res>, 'needsStore' | 'maxRequestBytes' | 'requiresLaunchSecret'> & Partial<Pick<ChannelDef, 'needsStore' | 'maxRequestBytes' | 'requiresLaunchSecret'>>,
 ): ChannelDef<Req, Res> {
-  return { needsStore: true, maxRequestBytes: SMALL, ...def };
+  return { needsStore: true, maxRequestBytes: SMALL, requiresLaunchSecret: false, ...def };
 }
 
 export const channels = {
@@ -335,6 +384,7 @@ export const channels = {
     permission: 'public',
     audit: 'setup.initialize',
     needsStore: false,
+    requiresLaunchSecret: true,
   }),
   'auth.signIn': channel({
     request: z.strictObject({ username: z.string().trim().min(1, 'required').max(64), password: z.string().min(1, 'required').max(256) }),
@@ -469,7 +519,13 @@ export const channels = {
     audit: 'imaging.import-start',
   }),
   'imaging.jobs': channel({ request: empty, response: z.object({ jobs: z.array(imagingJobSchema) }), permission: 'imaging:write', audit: null }),
-  'imaging.studies': channel({ request: empty, response: z.object({ studies: z.array(studySchema) }), permission: 'imaging:read', audit: 'imaging.list' }),
+  'imaging.studies': channel({
+    request: empty,
+    /** `restrictedHidden`: studies of restricted patients left out because no break-glass grant is active. */
+    response: z.object({ studies: z.array(studySchema), restrictedHidden: z.number().int() }),
+    permission: 'imaging:read',
+    audit: 'imaging.list',
+  }),
   'imaging.volume': channel({
     request: z.strictObject({ studyId: idSchema, volume: z.union([z.enum(MAP_KINDS), z.strictObject({ dwi: z.number().int().min(0).max(4095) })]) }),
     response: volumeDataSchema,
@@ -477,6 +533,57 @@ export const channels = {
     audit: 'imaging.read',
   }),
 
+  /**
+   * The alarm log of ONE bed (its alarms and the ward-wide ones) or ONE patient (across beds; by the
+   * monitor's reference `Patient/<id>` | `mrn:<MRN>`, or by record id): every raise, update,
+   * escalation, acknowledgement, pause and clearing of the last `hours`, oldest first. A restricted
+   * patient's log needs break-glass.
+   */
+  'alarms.log': channel({
+    request: z
+      .strictObject({
+        bedKey: z.string().regex(/^[A-Za-z0-9_-]{1,32}\/[A-Za-z0-9_-]{1,32}$/, 'a bed as <ward>/<bed>').optional(),
+        patientRef: z.string().regex(/^(Patient\/[0-9a-f-]{36}|mrn:[A-Za-z0-9-]{1,32})$/, 'Patient/<id> or mrn:<MRN>').optional(),
+        patientId: idSchema.optional(),
+        hours: z.number().int().min(1).max(168).default(24),
+      })
+      .refine((r) => [r.bedKey, r.patientRef, r.patientId].filter((v) => v !== undefined).length === 1, { message: 'name exactly one of bedKey, patientRef or patientId' }),
+    response: z.object({
+      bedKey: z.string().nullable(),
+      /** The patient's references the log was read for (the record's `Patient/<id>` and `mrn:<MRN>` when it is known here). */
+      patientRefs: z.array(z.string()),
+      since: isoTime,
+      events: z.array(
+        z.object({
+          id: z.number().int(),
+          alarmId: z.string(),
+          /** null: ward-wide (monitoring lost). */
+          bedKey: z.string().nullable(),
+          /** The patient in the bed at the time. */
+          patientRef: z.string().nullable(),
+          kind: z.enum(['physiological', 'technical']),
+          condition: z.string(),
+          priority: z.enum(['high', 'medium', 'low']),
+          event: z.enum(['raised', 'updated', 'escalated', 'acknowledged', 'paused', 'cleared']),
+          /** updated: priority-raised | latched | recurred | pause-expired; cleared: resolved | acknowledged | bed-removed; escalated: to whom. */
+          detail: z.string().nullable(),
+          escalationLevel: z.number().int(),
+          at: isoTime,
+          /** Who acknowledged or paused, and why. */
+          by: z.string().nullable(),
+          reason: z.string().nullable(),
+          pausedUntil: isoTime.nullable(),
+          message: z.string(),
+          /** The bed's NEWS2 aggregate at that moment. */
+          news2: z.number().int().nullable(),
+        }),
+      ),
+      /** More events than one answer holds: the oldest were left out. */
+      truncated: z.boolean(),
+    }),
+    permission: 'vitals:read',
+    audit: 'alarm.log-read',
+  }),
   'ward.board': channel({ request: empty, response: wardBoardSchema, permission: 'vitals:read', audit: 'vitals.read' }),
   'ward.bedHistory': channel({
     request: z.strictObject({ bedKey: z.string().max(70), minutes: z.number().int().min(1).max(1440).default(60) }),
@@ -502,6 +609,37 @@ export const channels = {
     response: alarmViewSchema,
     permission: 'alarms:acknowledge',
     audit: 'alarm.pause',
+  }),
+
+  /** Bedside monitor credentials for the embedded MQTT broker (administrator; see README "Ward monitoring"). */
+  'monitors.list': channel({
+    request: empty,
+    response: z.object({ monitors: z.array(monitorCredentialSchema), embedded: z.boolean() }),
+    permission: 'users:manage',
+    audit: 'monitor.list',
+  }),
+  /** One credential per bed, each bound to that bed's topic; the passwords are in the answer and nowhere else. */
+  'monitors.create': channel({
+    request: z.strictObject({
+      ward: topicSegmentSchema,
+      beds: z
+        .array(topicSegmentSchema)
+        .min(1, 'at least one bed')
+        .max(1000, 'at most 1000 beds at a time')
+        .refine((beds) => new Set(beds).size === beds.length, 'each bed once'),
+      label: z.string().trim().max(120).optional(),
+    }),
+    response: z.object({ monitors: z.array(monitorCredentialSchema), credentials: monitorCredentialsFileSchema }),
+    permission: 'users:manage',
+    audit: 'monitor.create',
+    maxRequestBytes: 64 * 1024,
+  }),
+  /** Refuses the credential from now on and closes the monitor's connections. */
+  'monitors.revoke': channel({
+    request: z.strictObject({ id: idSchema }),
+    response: monitorCredentialSchema,
+    permission: 'users:manage',
+    audit: 'monitor.revoke',
   }),
 } as const satisfies Record<string, ChannelDef>;
 

@@ -4,6 +4,7 @@
  * the lock screen and a page reload. Screenshots per step under test-results/screens/.
  */
 import { expect, test, type Page } from '@playwright/test';
+import { readLaunchFile } from '../../src/main/hosts/launch-secret.js';
 
 const STORE_PASSPHRASE = 'e2e store passphrase, long';
 const ADMIN = { username: 'admin.e2e', displayName: 'Avery Admin', password: 'admin e2e password' };
@@ -23,6 +24,29 @@ async function signOut(page: Page) {
 }
 
 test.describe.configure({ mode: 'serial' });
+
+test('a browser without this launch\'s key is refused; the printed address opens the app and leaves no key in the address bar', async ({ browser, baseURL }) => {
+  // An empty storage state: Playwright would otherwise hand this context the launch cookie of the config.
+  const stranger = await browser.newContext({ baseURL, storageState: { cookies: [], origins: [] }, viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+  try {
+    const page = await stranger.newPage();
+    const refused = await page.goto('/');
+    expect(refused?.status()).toBe(401);
+    await expect(page.getByRole('heading', { name: 'Open NeuroWard from the address it printed' })).toBeVisible();
+    await shot(page, '00-no-launch-key');
+    // The address `npm start` printed, from the launch file in the data dir (mode 600).
+    const launch = readLaunchFile(process.env.NEUROWARD_E2E_DATA_DIR!);
+    await page.goto(launch.launchUrl);
+    await expect(page.getByRole('button', { name: 'Set up workstation' })).toBeVisible();
+    expect(page.url()).toBe(`${baseURL}/`);
+    const cookies = await stranger.cookies();
+    expect(cookies.find((c) => c.name === launch.cookieName)).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    // The page cannot read the key.
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+  } finally {
+    await stranger.close();
+  }
+});
 
 test('first run: store passphrase, administrator, demo accounts shown once', async ({ page }) => {
   await page.goto('/');

@@ -11,6 +11,8 @@
 import { expect, type Page } from '@playwright/test';
 
 export const STORE_PASSPHRASE = 'e2e store passphrase, long';
+/** Playwright storage state holding this launch's cookie (written by global-setup.ts from the host's launch file). */
+export const E2E_STORAGE_STATE = 'test-results/e2e-launch-state.json';
 export const ADMIN = { username: 'admin.e2e', displayName: 'Avery Admin', password: 'admin e2e password' };
 
 /** The launch arguments of playwright.config.ts, for specs that add their own. */

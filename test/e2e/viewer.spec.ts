@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { CHROMIUM_ARGS, CHROMIUM_PATH, cspViolations, recordCspViolations, shot, signInAs, type Account } from './support.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, E2E_STORAGE_STATE, cspViolations, recordCspViolations, shot, signInAs, type Account } from './support.js';
 
 const DATA = path.resolve('../shared/data');
 const RADIOLOGIST: Account = {
@@ -253,7 +253,7 @@ test.describe('without WebGL', () => {
   test('the viewer falls back to CPU rendering and says so', async ({ playwright, baseURL }) => {
     const browser = await playwright.chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, '--disable-3d-apis', '--disable-webgl'] });
     try {
-      const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+      const context = await browser.newContext({ baseURL, storageState: E2E_STORAGE_STATE, viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
       const page = await context.newPage();
       await recordCspViolations(page);
       await signInAs(page, RADIOLOGIST);

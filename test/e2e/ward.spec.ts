@@ -4,7 +4,8 @@
  *
  *  1. a nurse opens the ward, four simulated patients deteriorate, a high-priority alarm appears and
  *     sounds (data-playing="high"); the nurse opens a bed's charts, acknowledges the alarm with a
- *     reason and pauses the others (a pause over 120 s is refused on the form); once every high alarm
+ *     reason, and the bed view's alarm log lists the raise and the acknowledgement (who, why); the nurse
+ *     pauses the others (a pause over 120 s is refused on the form); once every high alarm
  *     is acknowledged or paused the high tone stops; the administrator finds `alarm.acknowledge` in
  *     the audit log;
  *  2. 500 beds at 1 Hz for ~20 s: requestAnimationFrame deltas recorded by the page (?frametimes=1),
@@ -15,12 +16,18 @@
  * Screenshots under test-results/screens/ward-*.png. Self-sufficient: sets the workstation up if
  * needed and creates its own nurse account (support.ts). The broker URL comes from
  * NEUROWARD_E2E_MQTT_URL (set by playwright.config.ts); failing that, from the board's link status.
+ * The embedded broker refuses anonymous monitors: each test first has the administrator create its
+ * beds' credentials in Admin → Monitors, copies the credentials file shown once, and hands it to the
+ * simulator (`--credentials FILE`), as a site would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import mqtt from 'mqtt';
 import { ADMIN, CHROMIUM_ARGS, CHROMIUM_PATH, cspViolations, recordCspViolations, shot, signInAs, toSignIn, trySignIn, type Account } from './support.js';
+import type { MonitorCredentialsFile } from '../../src/shared/ipc.js';
 
 const NURSE: Account = {
   username: 'nurse.ward.e2e',
@@ -80,6 +87,34 @@ test.afterEach(async () => {
   await Promise.all(simulators.splice(0).map(stop));
 });
 
+/**
+ * The administrator creates credentials for `beds` of `ward` in Admin → Monitors; returns the
+ * credentials file shown once (written to a temp file for the simulator) and leaves the page signed out.
+ */
+async function provisionMonitors(page: Page, ward: string, beds: string, screenshot?: string): Promise<{ file: string; credentials: MonitorCredentialsFile }> {
+  await toSignIn(page);
+  expect(await trySignIn(page, ADMIN.username, ADMIN.password)).toBe(true);
+  await page.getByTestId('nav').getByTestId('nav-admin').click();
+  await page.getByRole('tab', { name: 'Monitors' }).click();
+  const form = page.getByTestId('create-monitors-form');
+  await form.getByLabel('Ward').fill(ward);
+  await form.getByLabel('Beds').fill(beds);
+  await form.getByLabel('Label').fill('e2e simulated monitors');
+  await form.getByRole('button', { name: 'Create credentials' }).click();
+  const created = page.getByTestId('monitor-credentials-created');
+  await expect(created).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator(`[data-testid="monitor-row"][data-bed="${ward}/${beds.split(/[-,\s]/)[0]}"]`).first()).toBeVisible();
+  if (screenshot) await shot(page, screenshot);
+  const credentials = JSON.parse(await created.getByTestId('monitor-credentials-json').inputValue()) as MonitorCredentialsFile;
+  await created.getByRole('button', { name: 'I have copied them' }).click();
+  await expect(created).toBeHidden();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'nw-e2e-monitors-')), 'monitors.json');
+  writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
+  return { file, credentials };
+}
+
 async function brokerUrl(page: Page): Promise<string> {
   const fromEnv = process.env.NEUROWARD_E2E_MQTT_URL;
   if (fromEnv) return fromEnv;
@@ -126,13 +161,14 @@ const unsilencedHigh = (page: Page) =>
 test('a deteriorating patient raises a high alarm that sounds; the nurse acknowledges it with a reason, and it is audited', async ({ page }) => {
   test.setTimeout(240_000);
   await recordCspViolations(page);
+  const { file: credentials } = await provisionMonitors(page, 'E2E', '1-4', 'ward-00-monitor-credentials');
   await signInAs(page, NURSE);
   await openWard(page);
   await shot(page, 'ward-01-opened');
 
   const broker = await brokerUrl(page);
   const started = Date.now();
-  simulate(broker, ['--beds', '4', '--interval', '1', '--scenario', 'deteriorating', '--drift-seconds', String(DRIFT_S), '--ward', 'E2E']);
+  simulate(broker, ['--beds', '4', '--interval', '1', '--scenario', 'deteriorating', '--drift-seconds', String(DRIFT_S), '--ward', 'E2E', '--credentials', credentials]);
 
   const tiles = page.locator('[data-testid="bed-tile"][data-bed^="E2E/"]');
   await expect(tiles).toHaveCount(4, { timeout: 30_000 });
@@ -181,6 +217,19 @@ test('a deteriorating patient raises a high alarm that sounds; the nurse acknowl
     .poll(async () => ((await row.count()) === 0 ? 'cleared' : await row.getAttribute('data-acknowledged')), { timeout: 10_000 })
     .toMatch(/^(true|cleared)$/);
 
+  // The bed view's alarm log (last 24 h) lists the alarm's raise and its acknowledgement, with who and why.
+  await page.locator(`[data-testid="bed-tile"][data-bed="${bedKey}"]`).click();
+  const alarmLog = page.getByTestId('alarm-log');
+  const logRow = (event: string) => alarmLog.locator(`[data-testid="alarm-log-row"][data-alarm-id="${alarmId}"][data-event="${event}"]`);
+  await expect(logRow('raised')).toHaveCount(1, { timeout: 10_000 });
+  await expect(logRow('acknowledged')).toHaveCount(1, { timeout: 10_000 });
+  await expect(logRow('acknowledged')).toContainText(NURSE.displayName);
+  await expect(logRow('acknowledged')).toContainText('Patient assessed at bedside, doctor called');
+  await alarmLog.scrollIntoViewIfNeeded();
+  await shot(page, 'ward-12-alarm-log');
+  await page.getByRole('link', { name: '← Board' }).click();
+  await expect(page.getByTestId('bed-board')).toBeVisible();
+
   // Pausing asks for the seconds: more than 120 is refused on the form.
   await expect.poll(() => unsilencedHigh(page).count(), { timeout: 30_000 }).toBeGreaterThan(0);
   await unsilencedHigh(page).first().getByRole('button', { name: 'Pause' }).click();
@@ -221,6 +270,7 @@ test('a deteriorating patient raises a high alarm that sounds; the nurse acknowl
 
 test('500 beds at 1 Hz: frame times while the board updates', async ({ page }) => {
   test.setTimeout(180_000);
+  const { file: credentials } = await provisionMonitors(page, 'LOAD', '1-500');
   await signInAs(page, NURSE);
   // Frame times are recorded only with ?frametimes=1; the reload locks the session, so unlock.
   await page.goto('/?frametimes=1#/ward');
@@ -233,7 +283,7 @@ test('500 beds at 1 Hz: frame times while the board updates', async ({ page }) =
   await expect(page.getByTestId('ward-board')).toHaveAttribute('data-status', 'ready', { timeout: 15_000 });
 
   const broker = await brokerUrl(page);
-  simulate(broker, ['--beds', '500', '--interval', '1', '--scenario', 'stable', '--ward', 'LOAD']);
+  simulate(broker, ['--beds', '500', '--interval', '1', '--scenario', 'stable', '--ward', 'LOAD', '--credentials', credentials]);
   await expect.poll(async () => Number(await page.getByTestId('bed-board').getAttribute('data-beds')), { timeout: 60_000 }).toBeGreaterThanOrEqual(500);
   await page.waitForTimeout(2_000);
 
@@ -267,6 +317,7 @@ test('500 beds at 1 Hz: frame times while the board updates', async ({ page }) =
 test('a physician sets NEWS2 SpO2 scale 2 for a patient in the bed view; the tile shows the badge', async ({ page }) => {
   test.setTimeout(120_000);
   await recordCspViolations(page);
+  const { credentials } = await provisionMonitors(page, 'AMU', '1');
   await signInAs(page, PHYSICIAN);
   await openWard(page);
   const broker = await brokerUrl(page);
@@ -275,7 +326,8 @@ test('a physician sets NEWS2 SpO2 scale 2 for a patient in the bed view; the til
   // Unique per run: a reused data dir keeps the scale of earlier patients and refuses repeated (device, seq).
   const run = Date.now().toString(36);
   const patient = `mrn:E2E-${run}`;
-  const client = await mqtt.connectAsync(broker, { clientId: `e2e-scale-${run}`, clean: true });
+  const monitor = credentials.monitors[0]!;
+  const client = await mqtt.connectAsync(broker, { clientId: `e2e-scale-${run}`, clean: true, username: monitor.username, password: monitor.password });
   let seq = 1;
   const publish = () =>
     client.publishAsync(

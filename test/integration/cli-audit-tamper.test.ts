@@ -1,12 +1,14 @@
 /**
  * `neuroward audit verify` (the built CLI) against a store tampered with by Debian's `sqlcipher`
- * shell, a tool that is not ours, opened with the key that `neuroward store key` prints.
+ * shell, a tool that is not ours, opened with the key that `neuroward store key` prints. It names
+ * every problem, so an edit never hides a later deletion (security finding 2 of issue 7).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/main/app/app.js';
+import type { AuditVerifyResult } from '../../src/shared/ipc.js';
 import { ADMIN, connect, testConfig } from '../support/harness.js';
 
 const CLI = path.resolve('dist/cli/neuroward.js');
@@ -51,18 +53,37 @@ describe('neuroward audit verify with the sqlcipher shell', () => {
     sqlcipher(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor_username = 'someone.else' WHERE seq = 5;`);
     const after = cli('audit', 'verify');
     expect(after.status).toBe(1);
-    expect(after.stdout).toContain('audit chain BROKEN');
-    expect(after.stdout).toContain('first problem: edited at entry #5');
+    expect(after.stdout).toMatch(/^audit chain BROKEN: 2 problems found checking \d+ entries/);
+    expect(after.stdout).toMatch(/^- edited at entry #5: Entry #5 \(.+\) was edited: its content no longer matches its hash\.$/m);
+    expect(after.stdout).toMatch(/^- guard-removed \(schema\): The append-only guard was removed \(audit_log_no_update\)/m);
 
-    const json = JSON.parse(cli('audit', 'verify', '--json').stdout) as { ok: boolean; problem: { seq: number; kind: string } };
+    const json = JSON.parse(cli('audit', 'verify', '--json').stdout) as AuditVerifyResult;
     expect(json).toMatchObject({ ok: false, problem: { seq: 5, kind: 'edited' } });
+    expect(json.problems.map((p) => `${p.kind}@${p.seq}`)).toEqual(['edited@5', 'guard-removed@0']);
   });
 
-  it('names deleted entries', () => {
-    sqlcipher(`DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq IN (5, 6);`);
+  it('names a later deletion together with the earlier edit, and every other problem', () => {
+    sqlcipher(`DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq IN (8, 9);`);
     const result = cli('audit', 'verify');
     expect(result.status).toBe(1);
-    expect(result.stdout).toContain('first problem: deleted at entry #5');
+    expect(result.stdout).toMatch(/^audit chain BROKEN: 3 problems found/);
+    const lines = result.stdout.split('\n').filter((line) => line.startsWith('- '));
+    expect(lines).toEqual([
+      expect.stringMatching(/^- edited at entry #5: Entry #5 \(.+\) was edited/),
+      '- deleted at entry #8: Entries #8–#9 were deleted: entry #10 points to an entry that no longer exists.',
+      expect.stringMatching(/^- guard-removed \(schema\): The append-only guard was removed \(audit_log_no_update, audit_log_no_delete\)/),
+    ]);
+
+    const json = JSON.parse(cli('audit', 'verify', '--json').stdout) as AuditVerifyResult;
+    expect(json.problems.map((p) => `${p.kind}@${p.seq}`)).toEqual(['edited@5', 'deleted@8', 'guard-removed@0']);
+    expect(json).toMatchObject({ ok: false, unlisted: 0, problem: json.problems[0] });
+  });
+
+  it('names entries cut off the end as well', () => {
+    const last = Number(sqlcipher('SELECT max(seq) FROM audit_log;').trim());
+    sqlcipher(`DELETE FROM audit_log WHERE seq >= ${last - 1};`);
+    const json = JSON.parse(cli('audit', 'verify', '--json').stdout) as AuditVerifyResult;
+    expect(json.problems.map((p) => `${p.kind}@${p.seq}`)).toEqual(['edited@5', 'deleted@8', `truncated@${last - 1}`, 'guard-removed@0']);
   });
 
   it('exports the ledger as FHIR AuditEvent resources', () => {

@@ -1,27 +1,31 @@
-/** The headless host over real HTTP and WebSocket: loopback only, own origin only, bad input answered, process up. */
+/** The headless host over real HTTP and WebSocket: loopback only, own origin only, launch secret required, bad input answered, process up. */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createApp } from '../../src/main/app/app.js';
 import { startHeadlessHost, type HeadlessHost } from '../../src/main/hosts/headless.js';
+import { launchCookieName, newLaunchSecret } from '../../src/main/hosts/launch-secret.js';
 import type { NeurowardApp } from '../../src/main/app/types.js';
 import { ADMIN, STORE_PASSPHRASE, testConfig } from '../support/harness.js';
 
 let app: NeurowardApp;
 let host: HeadlessHost;
+const secret = newLaunchSecret();
+let cookie = '';
 
 beforeAll(async () => {
   app = await createApp({ config: testConfig(), host: 'headless', log: () => undefined, announce: () => undefined });
-  host = await startHeadlessHost(app, { port: 0, rendererDir: path.resolve('test/support/fake-renderer') });
+  host = await startHeadlessHost(app, { port: 0, rendererDir: path.resolve('test/support/fake-renderer'), launchSecret: secret });
+  cookie = `${launchCookieName(host.port)}=${secret}`;
 });
 afterAll(async () => {
   await host.close();
   await app.close();
 });
 
-function open(origin = `http://127.0.0.1:${host.port}`): Promise<WebSocket> {
+function open(origin = `http://127.0.0.1:${host.port}`, withCookie = true): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${host.port}/ipc`, { origin });
+    const ws = new WebSocket(`ws://127.0.0.1:${host.port}/ipc`, { origin, headers: withCookie ? { cookie } : {} });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
@@ -38,7 +42,7 @@ async function send(ws: WebSocket, message: unknown): Promise<Record<string, unk
 
 describe('headless host', () => {
   it('serves the renderer with a strict CSP and refuses foreign Host headers', async () => {
-    const res = await fetch(host.url);
+    const res = await fetch(host.url, { headers: { cookie } });
     expect(res.status).toBe(200);
     const csp = res.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("script-src 'self'");
@@ -47,7 +51,7 @@ describe('headless host', () => {
     const { request } = await import('node:http');
     const status = await new Promise<number>((resolve) => request({ host: '127.0.0.1', port: host.port, path: '/', headers: { host: 'evil.example:80' } }, (r) => resolve(r.statusCode ?? 0)).end());
     expect(status).toBe(421);
-    expect((await fetch(`${host.url}..%2f..%2fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${host.url}..%2f..%2fpackage.json`, { headers: { cookie } })).status).toBe(404);
   });
 
   it('refuses WebSockets from another origin', async () => {

@@ -19,7 +19,7 @@ import { VitalsRepo } from '../../src/main/vitals/vitals-repo.js';
 import { VitalsIngest, workstationClientId, type VitalsIngestStats } from '../../src/main/vitals/ingest.js';
 import type { VitalsPayload } from '../../src/main/vitals/payload.js';
 import { tempDir } from '../support/harness.js';
-import { Mosquitto, TestPublisher, mosquittoAvailable, waitFor } from '../support/mosquitto.js';
+import { Mosquitto, TestPublisher, waitFor } from '../support/mosquitto.js';
 
 const KEEPALIVE_S = 2;
 const LIMIT_MS = 1.5 * KEEPALIVE_S * 1000;
@@ -42,7 +42,7 @@ const makeReading = (deviceId: string, seq: number): VitalsPayload => ({
   o2: seq % 2 === 0,
 });
 
-describe.skipIf(!mosquittoAvailable())('vitals ingest under broker and link faults (real mosquitto)', () => {
+describe('vitals ingest under broker and link faults (real mosquitto)', () => {
   const dir = tempDir('nw-vitals-faults-');
   const dbFile = path.join(dir, 'neuroward.db');
   const key = randomBytes(32);
@@ -184,8 +184,8 @@ describe.skipIf(!mosquittoAvailable())('vitals ingest under broker and link faul
     const restartedAt = Date.now();
     await broker.restart();
     await linkIs(true);
+    // How fast it came back is a figure for the note, not a pass mark (no wall-clock bounds in tests).
     const backUpMs = Date.now() - restartedAt;
-    expect(backUpMs).toBeLessThan(3000);
     await sleep(1000);
     await expectExactlyOnce('link cut 30 s', { linkDownDetectedMs: detectMs, reconnectAttemptsDuringCut: attempts, backUpAfterRestartMs: backUpMs });
   }, 90_000);

@@ -6,17 +6,20 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import mqtt from 'mqtt';
+import type mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlarmView, BedView, WardBoard } from '../../src/shared/ipc.js';
 import { createApp } from '../../src/main/app/app.js';
 import { openEncryptedDatabase } from '../../src/main/store/database.js';
 import { derivePassphraseKey, readKeyInfo } from '../../src/main/store/keys.js';
 import { connect, setUpWorkstation, STORE_PASSPHRASE, type TestConnection, type Workstation } from '../support/harness.js';
+import { MonitorFleet, bedRange, connectMonitor, provisionMonitors, writeCredentialsFile, type MonitorSecret } from '../support/monitors.js';
 
 let ws: Workstation;
 let nurse: TestConnection;
-let publisher: mqtt.MqttClient;
+/** One monitor per bed, each with the credential an administrator created for it (the broker refuses anonymous ones). */
+let fleet: MonitorFleet;
+const credentials: MonitorSecret[] = [];
 let seq = 1;
 
 async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
@@ -29,9 +32,10 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, wha
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function publish(bed: string, vitals: Record<string, unknown>, client: mqtt.MqttClient = publisher): Promise<void> {
+async function publish(bed: string, vitals: Record<string, unknown>, client?: mqtt.MqttClient): Promise<void> {
   const payload = { v: 1, deviceId: `mon-${bed}`, seq: seq++, ts: new Date().toISOString(), ...vitals };
-  return new Promise((resolve, reject) => client.publish(`ward/A/bed/${bed}/vitals`, JSON.stringify(payload), { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+  const monitor = client ?? (await fleet.client('A', bed));
+  await monitor.publishAsync(`ward/A/bed/${bed}/vitals`, JSON.stringify(payload), { qos: 1 });
 }
 
 /** The bed as the board shows it once `ready` holds (e.g. its latest reading has arrived). */
@@ -67,10 +71,15 @@ beforeAll(async () => {
   ({ connection: nurse } = await ws.signInAs('nurse'));
   const url = await until(() => ws.app.vitalsBrokerUrl ?? undefined, 'the embedded broker');
   expect(url).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
-  publisher = await mqtt.connectAsync(url, { clientId: 'test-monitor', clean: true });
+  const { connection: admin } = await ws.signInAs('admin');
+  fleet = new MonitorFleet(
+    () => url,
+    () => credentials,
+    async (ward, bed) => void credentials.push(...(await provisionMonitors(admin, ward, [bed])).monitors),
+  );
 });
 afterAll(async () => {
-  await publisher?.endAsync();
+  await fleet?.end();
   await ws?.app.close();
 });
 
@@ -116,7 +125,7 @@ describe('ward monitoring', () => {
 
   it('counts malformed and impossible messages, stores none of them, and flags the bed', async () => {
     const before = (await nurse.ok('ward.board', {})).counters;
-    await new Promise<void>((resolve) => publisher.publish('ward/A/bed/3/vitals', '{ not json', { qos: 1 }, () => resolve()));
+    await (await fleet.client('A', '3')).publishAsync('ward/A/bed/3/vitals', '{ not json', { qos: 1 });
     await publish('3', { hr: 900 });
     const after = await until(async () => {
       const c = (await nurse.ok('ward.board', {})).counters;
@@ -137,6 +146,9 @@ describe('ward monitoring', () => {
 
   it('simulate-ward drives a deteriorating ward into high alarms, and its malformed scenario is rejected', async () => {
     const cli = path.resolve('dist/cli/neuroward.js');
+    // The simulated monitors connect with the credentials an administrator made for wards S and M.
+    const { connection: admin } = await ws.signInAs('admin');
+    const file = writeCredentialsFile({ v: 1, broker: ws.app.vitalsBrokerUrl, monitors: [...(await provisionMonitors(admin, 'S', bedRange(3))).monitors, ...(await provisionMonitors(admin, 'M', bedRange(2))).monitors] });
     // Not spawnSync: the broker lives in this process and must keep running meanwhile.
     const run = (...args: string[]) =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -144,12 +156,19 @@ describe('ward monitoring', () => {
           resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
         );
       });
-    const deteriorating = await run('--ward', 'S', '--beds', '3', '--interval', '0.5', '--duration', '3', '--scenario', 'deteriorating', '--drift-seconds', '2');
+    const deteriorating = await run('--ward', 'S', '--beds', '3', '--interval', '0.5', '--duration', '3', '--scenario', 'deteriorating', '--drift-seconds', '2', '--credentials', file);
     expect(deteriorating.status, deteriorating.stderr).toBe(0);
     expect(deteriorating.stdout).toMatch(/published \d+ readings/);
-    const malformed = await run('--ward', 'M', '--beds', '2', '--interval', '0.2', '--duration', '2', '--scenario', 'malformed');
+    const malformed = await run('--ward', 'M', '--beds', '2', '--interval', '0.2', '--duration', '2', '--scenario', 'malformed', '--credentials', file);
     expect(malformed.stdout).toMatch(/published \d+ readings and \d+ malformed messages/);
     expect((await run('--beds', 'lots')).status).toBe(2);
+    // Without credentials the embedded broker refuses the simulator; a bed the file does not cover is a usage error.
+    const anonymous = await run('--ward', 'S', '--beds', '1', '--interval', '1', '--duration', '1');
+    expect(anonymous.status).toBe(2);
+    expect(anonymous.stderr).toMatch(/Not authorized/i);
+    const uncovered = await run('--ward', 'S', '--beds', '4', '--interval', '1', '--duration', '1', '--credentials', file);
+    expect(uncovered.status).toBe(2);
+    expect(uncovered.stderr).toContain('has no credential for bed(s) S/4');
   });
 
   it('shows the simulated ward on the board', async () => {
@@ -262,7 +281,14 @@ describe('NEWS2 SpO2 scale after a restart', () => {
     const first = await setUpWorkstation();
     const patient = 'mrn:SCALE-RESTART-1';
     const reason = 'chronic hypercapnia, documented by the respiratory team';
-    let client = await mqtt.connectAsync((await until(() => first.app.vitalsBrokerUrl ?? undefined, 'the broker'))!, { clientId: 'test-monitor-restart-1', clean: true });
+    // The credentials live in the encrypted store: the same one works after the restart.
+    const monitors: MonitorSecret[] = [];
+    {
+      const { connection: admin } = await first.signInAs('admin');
+      monitors.push(...(await provisionMonitors(admin, 'A', ['30', '31'])).monitors);
+    }
+    const secret = (bed: string) => monitors.find((m) => m.bed === bed)!;
+    let client = await connectMonitor((await until(() => first.app.vitalsBrokerUrl ?? undefined, 'the broker'))!, secret('30'), { clientId: 'test-monitor-restart-1' });
     try {
       const { connection: doctor } = await first.signInAs('physician');
       await publish('30', { ...HYPOXIC_ON_AIR, patient }, client);
@@ -279,7 +305,7 @@ describe('NEWS2 SpO2 scale after a restart', () => {
       const account = first.demoAccounts.find((a) => a.role === 'physician')!;
       const doctor = connect(app);
       await doctor.ok('auth.signIn', { username: account.username, password: account.password });
-      client = await mqtt.connectAsync((await until(() => app.vitalsBrokerUrl ?? undefined, 'the broker after the restart'))!, { clientId: 'test-monitor-restart-2', clean: true });
+      client = await connectMonitor((await until(() => app.vitalsBrokerUrl ?? undefined, 'the broker after the restart'))!, secret('31'), { clientId: 'test-monitor-restart-2' });
       try {
         await publish('31', { ...HYPOXIC_ON_AIR, patient }, client);
         const bed = await bedWhen(doctor, 'A/31', (b) => b.latest !== null, 'bed A/31 after the restart');

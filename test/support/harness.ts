@@ -32,11 +32,15 @@ export interface TestConnection extends Connection {
 }
 
 let nextId = 1;
-export function connect(app: NeurowardApp): TestConnection {
+/** `launchVerified: false` stands for a local client that connected without this launch's secret. */
+export function connect(app: NeurowardApp, options: { launchVerified?: boolean } = {}): TestConnection {
   const events: TestConnection['events'] = [];
   const connection: TestConnection = {
-    id: `test:${nextId++}`,
+    id: `test:${nextId}`,
     kind: 'ws',
+    // Each test connection is its own source, as a separate machine's would be for the throttles.
+    source: `test-source:${nextId++}`,
+    launchVerified: options.launchVerified ?? true,
     events,
     send(event, payload) {
       events.push({ event, payload });

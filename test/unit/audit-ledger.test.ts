@@ -1,4 +1,4 @@
-/** The hash chain names the first edited, deleted or reordered entry, and the append-only guard holds. */
+/** The hash chain names edited, deleted, reordered and cut-off entries, and the append-only guard holds. */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -19,10 +19,11 @@ beforeEach(() => {
   })();
 });
 const unguard = () => db.exec('DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;');
+const guardRemoved = { seq: 0, kind: 'guard-removed', message: expect.stringContaining('audit_log_no_update, audit_log_no_delete') };
 
 describe('audit ledger', () => {
   it('verifies an intact chain', () => {
-    expect(ledger.verify()).toMatchObject({ ok: true, entries: 6, headSeq: 6, problem: null });
+    expect(ledger.verify()).toMatchObject({ ok: true, entries: 6, headSeq: 6, problems: [], unlisted: 0, problem: null });
   });
 
   it('refuses updates and deletes while the guard is in place', () => {
@@ -37,7 +38,10 @@ describe('audit ledger', () => {
   it('names an edited entry', () => {
     unguard();
     db.prepare(`UPDATE audit_log SET patient_id = 'someone-else' WHERE seq = 3`).run();
-    expect(ledger.verify().problem).toMatchObject({ seq: 3, kind: 'edited' });
+    const result = ledger.verify();
+    expect(result.ok).toBe(false);
+    expect(result.problems).toEqual([{ seq: 3, kind: 'edited', message: expect.stringMatching(/^Entry #3 \(patient\.read, .*\) was edited/) }, guardRemoved]);
+    expect(result.problem).toEqual(result.problems[0]);
   });
 
   it('names an entry rewritten with a recomputed hash', () => {
@@ -45,29 +49,31 @@ describe('audit ledger', () => {
     const row = db.prepare('SELECT * FROM audit_log WHERE seq = 3').get() as Parameters<typeof hashAuditContent>[0];
     const forged = { ...row, patient_id: 'someone-else' };
     db.prepare('UPDATE audit_log SET patient_id = ?, hash = ? WHERE seq = 3').run(forged.patient_id, hashAuditContent(forged));
-    expect(ledger.verify().problem).toMatchObject({ seq: 3, kind: 'edited' });
+    expect(ledger.verify().problems).toEqual([{ seq: 3, kind: 'edited', message: expect.stringContaining('Entry #3 (patient.read') }, guardRemoved]);
+    expect(ledger.verify().problems[0]!.message).toContain('rewritten');
   });
 
   it('names deleted entries', () => {
     unguard();
     db.prepare('DELETE FROM audit_log WHERE seq IN (3, 4)').run();
-    expect(ledger.verify().problem).toMatchObject({ seq: 3, kind: 'deleted', message: expect.stringContaining('#3–#4') });
+    expect(ledger.verify().problems).toEqual([{ seq: 3, kind: 'deleted', message: expect.stringContaining('#3–#4 were deleted') }, guardRemoved]);
   });
 
   it('names reordered entries', () => {
     unguard();
     db.exec('UPDATE audit_log SET seq = 100 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = 100;');
-    expect(ledger.verify().problem).toMatchObject({ seq: 3, kind: 'reordered' });
+    // One swap is one problem, not one per broken link around it.
+    expect(ledger.verify().problems).toEqual([{ seq: 3, kind: 'reordered', message: expect.stringContaining('belongs right after entry #4') }, guardRemoved]);
   });
 
   it('notices entries cut off the end', () => {
     unguard();
     db.prepare('DELETE FROM audit_log WHERE seq >= 5').run();
-    expect(ledger.verify().problem).toMatchObject({ seq: 5, kind: 'truncated' });
+    expect(ledger.verify().problems).toEqual([{ seq: 5, kind: 'truncated', message: expect.stringContaining('#5–#6 were deleted from the end') }, guardRemoved]);
   });
 
   it('notices a removed guard even when the chain is intact', () => {
     unguard();
-    expect(ledger.verify().problem).toMatchObject({ kind: 'guard-removed' });
+    expect(ledger.verify()).toMatchObject({ ok: false, problems: [guardRemoved], problem: guardRemoved });
   });
 });

@@ -4,18 +4,23 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AppConfig } from './config.js';
-import type { Connection, NeurowardApp, SafeStorageKeyProvider } from './types.js';
+import type { Connection, HostRefusal, NeurowardApp, SafeStorageKeyProvider } from './types.js';
 import { Dispatcher } from './dispatcher.js';
 import { createHandlers } from './handlers.js';
 import { StoreService } from '../store/store-service.js';
 import { SessionManager } from '../security/sessions.js';
-import { AuditLedger } from '../security/audit-ledger.js';
+import { AuditLedger, type AuditInput } from '../security/audit-ledger.js';
 import { ConnectivityMonitor } from '../fhir/connectivity.js';
 import { Outbox } from '../store/outbox.js';
 import { ImagingService, type ImagingEngines } from '../imaging/imaging-service.js';
 import { defaultImagingEngines } from '../imaging/engines.js';
 import { WardService } from '../vitals/ward-service.js';
+import { redactBrokerUrl } from '../vitals/broker.js';
 import { roleHasPermission } from '../../shared/roles.js';
+import { RefusalAudit } from '../security/refusal-audit.js';
+import { SignInGuard } from '../security/sign-in-guard.js';
+import { PatientAccess } from '../security/patient-access.js';
+import type { Envelope } from '../../shared/errors.js';
 
 export interface CreateAppOptions {
   config: AppConfig;
@@ -24,7 +29,10 @@ export interface CreateAppOptions {
   /** Injected clock for tests of idle lock and expiry. */
   now?: () => Date;
   log?: (message: string) => void;
-  /** Where lines meant for the operator go (demo passwords at setup); the console by default. */
+  /**
+   * Where lines meant for the operator go (demo passwords at setup). By default the console, but only
+   * when it is a terminal: a service's stdout ends up in log files, and the passwords must not.
+   */
   announce?: (line: string) => void;
   /** Readers and fit; the real ones unless a test swaps them. */
   imagingEngines?: ImagingEngines;
@@ -56,6 +64,50 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   const sessionTimer = setInterval(() => sessions.tick(), 1000);
   sessionTimer.unref();
 
+  let refusalWriteFailed = false;
+  const refusalBudget = (perWindow: number) => ({
+    perWindow,
+    windowMs: 60_000,
+    maxPending: 500,
+    now: () => now().getTime(),
+    write: (entries: AuditInput[]) => {
+      if (!store.ready) return false;
+      try {
+        store.transaction(() => {
+          const ledger = new AuditLedger(store.db, now);
+          for (const entry of entries) ledger.append(entry);
+        });
+        refusalWriteFailed = false;
+        return true;
+      } catch (error) {
+        if (!refusalWriteFailed) log(`could not audit refusals (kept in memory, retried): ${(error as Error).message}`);
+        refusalWriteFailed = true;
+        return false;
+      }
+    },
+  });
+  // Calls refused by the dispatcher: each audited, up to the per-source budget.
+  const refusals = new RefusalAudit(refusalBudget(config.security.auditedRefusalsPerMinute));
+  // Refusals at the host's door (no launch key, bad frames): one entry per source and minute, the rest counted.
+  const doorRefusals = new RefusalAudit(refusalBudget(1));
+  const flushRefusals = (all = false) => {
+    refusals.flush(all);
+    doorRefusals.flush(all);
+  };
+  const refusalTimer = setInterval(() => flushRefusals(), 5_000);
+  refusalTimer.unref();
+  const signInGuard = new SignInGuard({ maxFailedSignIns: config.security.maxFailedSignIns, lockoutMs: config.security.lockoutMs, now: () => now().getTime() });
+  const patientAccess = new PatientAccess(() => {
+    const db = store.db;
+    return {
+      restrictedById: (id) => {
+        const row = db.prepare('SELECT restricted FROM patients WHERE id = ?').get(id) as { restricted: number } | undefined;
+        return row ? row.restricted === 1 : null;
+      },
+      idByMrn: (mrn) => (db.prepare('SELECT id FROM patients WHERE mrn = ?').get(mrn) as { id: string } | undefined)?.id ?? null,
+    };
+  });
+
   const connectivity = new ConnectivityMonitor(config, (snapshot) => {
     const outboxPending = store.ready ? new Outbox(store.db, now).pendingCount() : 0;
     for (const connection of connections.values()) if (store.ready && sessions.forConnection(connection.id)) connection.send('connectivity.changed', { ...snapshot, outboxPending });
@@ -75,6 +127,8 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   const ward = new WardService({
     mqttUrl: config.mqttUrl,
     embeddedPort: config.mqttEmbeddedPort,
+    embeddedHost: config.mqttEmbeddedHost,
+    embeddedTls: config.mqttEmbeddedTls,
     clientSeed: config.dataDir,
     keepaliveSeconds: config.mqtt.keepaliveSeconds,
     username: config.mqtt.username,
@@ -113,13 +167,23 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     liveConnections,
     imaging,
     ward,
-    onStoreReady: startWard,
+    signInGuard,
+    patientAccess,
+    onStoreReady: () => {
+      startWard();
+      // What was refused while the store was closed (wrong store passphrases among them) is written now.
+      flushRefusals();
+    },
     now,
     announce: (lines) => {
-      for (const line of lines) (options.announce ?? console.log)(line);
+      if (options.announce) for (const line of lines) options.announce(line);
+      else if (process.stdout.isTTY) for (const line of lines) console.log(line);
+      else console.log('neuroward: demo account passwords were shown once on the setup screen (not printed here: standard output is not a terminal)');
     },
   });
-  const dispatcher = new Dispatcher({ store, sessions, ledger: () => new AuditLedger(store.db, now), handlers, log });
+  const dispatcher = new Dispatcher({ store, sessions, ledger: () => new AuditLedger(store.db, now), handlers, refusals, log });
+  const inFlight = new Map<string, number>();
+  const maxInFlight = config.security.maxCallsInFlight;
 
   startupNotes.push(`data directory: ${config.dataDir}${config.configFile ? ` (config ${config.configFile})` : ' (built-in defaults)'}`);
   startupNotes.push(
@@ -132,7 +196,11 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   );
   if (config.demo) startupNotes.push('demo: synthetic demo data will be loaded at first-run setup (records marked SYNTHETIC)');
   if (config.fhirServers.length === 0) startupNotes.push('FHIR: no server configured: changes queue in the outbox');
-  startupNotes.push(config.mqttUrl ? `vitals: subscribing to ${config.mqttUrl}` : `vitals: embedded MQTT broker on mqtt://127.0.0.1:${config.mqttEmbeddedPort || '(free port)'} once the store is open`);
+  startupNotes.push(
+    config.mqttUrl
+      ? `vitals: subscribing to ${redactBrokerUrl(config.mqttUrl)}`
+      : `vitals: embedded MQTT broker on ${config.mqttEmbeddedTls ? 'mqtts' : 'mqtt'}://${config.mqttEmbeddedHost}:${config.mqttEmbeddedPort || '(free port)'} once the store is open; monitors connect with the credentials an administrator creates (Admin → Monitors)`,
+  );
 
   return {
     host,
@@ -140,7 +208,26 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     get vitalsBrokerUrl() {
       return ward.brokerUrl;
     },
-    dispatch: (connection, channel, payload, rawBytes) => dispatcher.dispatch(connection, channel, payload, rawBytes),
+    async dispatch(connection, channel, payload, rawBytes): Promise<Envelope<unknown>> {
+      const running = inFlight.get(connection.id) ?? 0;
+      if (running >= maxInFlight) {
+        const message = `Too many calls in flight from this window (at most ${maxInFlight}): wait for answers before sending more.`;
+        refusals.record(connection.source, { actor: null, connection: connection.id, action: 'ipc.too-many-in-flight', outcome: 'denied', outcomeDetail: `rate-limited: ${message}` });
+        return { ok: false, error: { code: 'rate-limited', message } };
+      }
+      inFlight.set(connection.id, running + 1);
+      try {
+        return await dispatcher.dispatch(connection, channel, payload, rawBytes);
+      } finally {
+        const left = (inFlight.get(connection.id) ?? 1) - 1;
+        if (left > 0) inFlight.set(connection.id, left);
+        else inFlight.delete(connection.id);
+      }
+    },
+    hostRefusal(refusal: HostRefusal) {
+      // One entry per source, kind of refusal and minute: a 401 flood does not hide a bad frame, nor the reverse.
+      doorRefusals.record(`${refusal.source} ${refusal.action}`, { actor: null, connection: refusal.connection, action: refusal.action, outcome: 'denied', outcomeDetail: `${refusal.code}: ${refusal.message}` });
+    },
     connectionOpened(connection) {
       connections.set(connection.id, connection);
       liveConnections.add(connection.id);
@@ -152,6 +239,8 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     },
     async close() {
       clearInterval(sessionTimer);
+      clearInterval(refusalTimer);
+      flushRefusals(true);
       await imaging.idle();
       await wardStarting;
       await ward.stop();

@@ -49,13 +49,25 @@ export const configFileSchema = z.strictObject({
       sessionHours: z.number().min(1).max(24).optional(),
       maxFailedSignIns: z.number().int().min(3).max(20).optional(),
       lockoutMinutes: z.number().min(1).max(1440).optional(),
+      /** Refusals per source and minute audited one by one; past that they are counted into one summary entry. */
+      auditedRefusalsPerMinute: z.number().int().min(1).max(100_000).optional(),
+      /** Calls one window may have in flight at once; more are refused (rate-limited). */
+      maxCallsInFlight: z.number().int().min(1).max(1000).optional(),
     })
     .optional(),
   mqtt: z
     .strictObject({
-      url: z.url({ protocol: /^(mqtts?|wss?)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }).optional(),
+      url: z
+        .url({ protocol: /^(mqtts?|wss?)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' })
+        // It would be printed, logged and shown on the ward board: the password goes in passwordEnv.
+        .refine((url) => !/^[a-z]+:\/\/[^/?#]*@/i.test(url), 'must not hold a user name or password (user:pass@): use mqtt.username and mqtt.passwordEnv')
+        .optional(),
       /** Port of the embedded broker on 127.0.0.1 when no url is set; 0 picks a free one. */
       embeddedPort: z.number().int().min(0).max(65535).optional(),
+      /** Interface the embedded broker listens on; anything but loopback needs embeddedTls. */
+      embeddedHost: z.union([z.ipv4(), z.ipv6()], { error: 'an IP address of this machine (e.g. 127.0.0.1 or 0.0.0.0)' }).optional(),
+      /** The embedded broker speaks MQTT over TLS only: its PEM certificate and key, and the CA that signed it (absent: self-signed). */
+      embeddedTls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1), caFile: z.string().min(1).optional() }).optional(),
       username: z.string().min(1).max(256).optional(),
       /** Environment variable holding the broker password (never the password itself in the file). */
       passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
@@ -89,9 +101,13 @@ export interface AppConfig {
     fromEnv: string | null;
     file: string | null;
   };
-  security: { idleLockMs: number; sessionMs: number; maxFailedSignIns: number; lockoutMs: number };
+  security: { idleLockMs: number; sessionMs: number; maxFailedSignIns: number; lockoutMs: number; auditedRefusalsPerMinute: number; maxCallsInFlight: number };
   mqttUrl: string | null;
   mqttEmbeddedPort: number;
+  /** Interface the embedded broker binds; 127.0.0.1 unless configured (then with TLS). */
+  mqttEmbeddedHost: string;
+  /** TLS of the embedded broker (certificate, key, the CA that signed it); null: plain MQTT on loopback. */
+  mqttEmbeddedTls: { certFile: string; keyFile: string; caFile: string | null } | null;
   mqtt: { username: string | null; password: string | null; caFile: string | null; certFile: string | null; keyFile: string | null; keepaliveSeconds: number };
   fhirServers: { name: string; baseUrl: string; tokenEnv: string | null }[];
   imaging: { importRoots: string[] };
@@ -221,6 +237,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
   if ((s.mqtt?.certFile === undefined) !== (s.mqtt?.keyFile === undefined)) {
     throw new ConfigError('settings "mqtt.certFile" and "mqtt.keyFile" go together: give both or neither');
   }
+  const embeddedHost = s.mqtt?.embeddedHost ?? '127.0.0.1';
+  if (!s.mqtt?.embeddedTls && !/^(127\.\d+\.\d+\.\d+|::1)$/.test(embeddedHost)) {
+    // Monitors' passwords and patients' vitals would cross the ward network in clear.
+    throw new ConfigError(`setting "mqtt.embeddedHost" is ${embeddedHost}, reachable from the network: it needs "mqtt.embeddedTls" (certFile and keyFile)`);
+  }
   if (s.mqtt?.passwordEnv && !env[s.mqtt.passwordEnv]) {
     throw new ConfigError(`setting "mqtt.passwordEnv" names environment variable ${s.mqtt.passwordEnv}, which is empty or unset`);
   }
@@ -245,9 +266,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
       sessionMs: Math.round((s.security?.sessionHours ?? 12) * 3_600_000),
       maxFailedSignIns: s.security?.maxFailedSignIns ?? 5,
       lockoutMs: Math.round((s.security?.lockoutMinutes ?? 15) * 60_000),
+      auditedRefusalsPerMinute: s.security?.auditedRefusalsPerMinute ?? 30,
+      maxCallsInFlight: s.security?.maxCallsInFlight ?? 32,
     },
     mqttUrl: s.mqtt?.url ?? null,
     mqttEmbeddedPort: s.mqtt?.embeddedPort ?? DEFAULT_MQTT_PORT,
+    mqttEmbeddedHost: embeddedHost,
+    mqttEmbeddedTls: s.mqtt?.embeddedTls
+      ? { certFile: path.resolve(s.mqtt.embeddedTls.certFile), keyFile: path.resolve(s.mqtt.embeddedTls.keyFile), caFile: s.mqtt.embeddedTls.caFile ? path.resolve(s.mqtt.embeddedTls.caFile) : null }
+      : null,
     mqtt: {
       username: s.mqtt?.username ?? null,
       password: s.mqtt?.passwordEnv ? (env[s.mqtt.passwordEnv] ?? null) : null,

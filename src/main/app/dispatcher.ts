@@ -9,6 +9,7 @@ import { channels, isChannelName, type ChannelDef, type ChannelName, type Parsed
 import { NwError, type Envelope } from '../../shared/errors.js';
 import { roleHasPermission } from '../../shared/roles.js';
 import type { AuditActor, AuditInput, AuditLedger } from '../security/audit-ledger.js';
+import type { RefusalAudit } from '../security/refusal-audit.js';
 import type { Session, SessionManager } from '../security/sessions.js';
 import type { StoreService } from '../store/store-service.js';
 import type { Connection } from './types.js';
@@ -70,13 +71,44 @@ export interface DispatcherDeps {
   sessions: SessionManager;
   ledger: () => AuditLedger;
   handlers: HandlerTable;
+  /** Refusals the gate writes go through the per-source budget, so junk cannot flood the ledger. */
+  refusals: RefusalAudit;
   log: (message: string) => void;
+}
+
+/**
+ * A channel name as text for messages and logs, whatever the caller sent: never calls a method of the
+ * value (a JSON object can carry "toString": "x"), never longer than 100 characters.
+ */
+export function describeChannel(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 100));
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a${typeof value === 'object' || typeof value === 'undefined' ? 'n' : ''} ${typeof value}`;
 }
 
 export class Dispatcher {
   constructor(private readonly deps: DispatcherDeps) {}
 
+  /**
+   * Never throws and never rejects, whatever JSON value arrives in any field: the envelope is either the
+   * call's result or a clean error. The last line of defence below catches what the inner one cannot.
+   */
   async dispatch(connection: Connection, channelName: unknown, payload: unknown, rawBytes: number): Promise<Envelope<unknown>> {
+    try {
+      return await this.run(connection, channelName, payload, rawBytes);
+    } catch (error) {
+      const reference = randomUUID().slice(0, 8);
+      try {
+        this.deps.log(`dispatch failed outside its own error handling [reference ${reference}]: ${error instanceof Error ? (error.stack ?? error.message) : typeof error}`);
+      } catch {
+        // Nothing more can be done for this call; the envelope below still goes out.
+      }
+      return { ok: false, error: { code: 'internal', message: `NeuroWard could not complete this action; nothing was changed (reference ${reference}).` } };
+    }
+  }
+
+  private async run(connection: Connection, channelName: unknown, payload: unknown, rawBytes: number): Promise<Envelope<unknown>> {
     const audit: AuditFacts = {};
     let session: Session | null = null;
     let audited = false;
@@ -130,7 +162,10 @@ export class Dispatcher {
       if (!Number.isFinite(rawBytes) || rawBytes > (def?.maxRequestBytes ?? 16 * 1024)) {
         throw new NwError('payload-too-large', `Request too large (${rawBytes} bytes; the limit for this call is ${def?.maxRequestBytes ?? 16 * 1024}).`);
       }
-      if (!name || !def) throw new NwError('unknown-channel', `Unknown channel ${JSON.stringify(String(channelName).slice(0, 100))}.`);
+      if (!name || !def) throw new NwError('unknown-channel', `Unknown channel ${describeChannel(channelName)}.`);
+      if (def.requiresLaunchSecret && !connection.launchVerified) {
+        throw new NwError('forbidden', 'This must come from the window the workstation opened: use the address it printed at start, which carries this launch\'s key.');
+      }
       if (def.needsStore) void this.deps.store.db; // throws store-locked / store-uninitialized / store-corrupted
 
       session = this.deps.store.ready ? this.deps.sessions.forConnection(connection.id) : null;
@@ -163,14 +198,11 @@ export class Dispatcher {
       const wire = nwError
         ? nwError.toWire()
         : { code: 'internal' as const, message: `NeuroWard could not complete this action; nothing was changed (reference ${randomUUID().slice(0, 8)}).` };
-      if (!nwError) this.deps.log(`internal error on ${String(channelName)} [${wire.message}]: ${(error as Error)?.stack ?? String(error)}`);
-      if (!audited && this.deps.store.ready) {
-        try {
-          const outcome = nwError && REFUSAL_CODES.has(nwError.code) ? 'denied' : 'error';
-          this.deps.store.transaction(() => this.deps.ledger().append(entry(outcome, `${wire.code}: ${wire.message}`)));
-        } catch (auditError) {
-          this.deps.log(`could not audit a failed call: ${(auditError as Error).message}`);
-        }
+      if (!nwError) this.deps.log(`internal error on ${describeChannel(channelName)} [${wire.message}]: ${error instanceof Error ? (error.stack ?? error.message) : typeof error}`);
+      if (!audited) {
+        const outcome = nwError && REFUSAL_CODES.has(nwError.code) ? 'denied' : 'error';
+        // Written now when the store is open, else when it opens (a wrong store passphrase, say).
+        this.deps.refusals.record(connection.source, entry(outcome, `${wire.code}: ${wire.message}`));
       }
       return { ok: false, error: wire };
     }

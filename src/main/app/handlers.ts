@@ -7,7 +7,7 @@ import { demoAccounts, DEMO_PATIENTS } from './demo-data.js';
 import type { StoreService } from '../store/store-service.js';
 import type { Db } from '../store/database.js';
 import type { SessionManager } from '../security/sessions.js';
-import { AuditLedger } from '../security/audit-ledger.js';
+import { AuditLedger, verifySummary } from '../security/audit-ledger.js';
 import { publicUser, UsersRepository, type UserWithHash } from '../security/users-repo.js';
 import { decoyHash, hashPassword, verifyPassword } from '../security/passwords.js';
 import { PatientsRepository } from '../patients/patients-repo.js';
@@ -17,6 +17,10 @@ import type { ConnectivityMonitor } from '../fhir/connectivity.js';
 import type { ImagingService } from '../imaging/imaging-service.js';
 import type { WardService } from '../vitals/ward-service.js';
 import { StudiesRepository } from '../imaging/studies-repo.js';
+import { createAlarmHandlers } from './alarm-handlers.js';
+import { createMonitorHandlers } from './monitor-handlers.js';
+import type { SignInGuard } from '../security/sign-in-guard.js';
+import type { PatientAccess } from '../security/patient-access.js';
 
 export interface HandlerDeps {
   config: AppConfig;
@@ -28,6 +32,10 @@ export interface HandlerDeps {
   liveConnections: ReadonlySet<string>;
   imaging: ImagingService;
   ward: WardService;
+  /** Back-off per source and lockout that does not reveal which usernames exist. */
+  signInGuard: SignInGuard;
+  /** The one check of whether a session may read a given patient's data. */
+  patientAccess: PatientAccess;
   /** Called once the store has just been opened or created (starts what needs it, like the ward). */
   onStoreReady: () => void;
   now: () => Date;
@@ -41,7 +49,7 @@ export function repositories(db: Db, now: () => Date) {
 }
 
 export function createHandlers(deps: HandlerDeps): HandlerTable {
-  const { store, sessions, config, now } = deps;
+  const { store, sessions, config, now, signInGuard: guard, patientAccess } = deps;
   const repos = () => repositories(store.db, now);
 
   const status = (ctx: HandlerContext): AppStatus => {
@@ -58,18 +66,31 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     };
   };
 
+  /** A refusal, audited through the dispatcher's per-source budget (it is thrown, not written here). */
   const assertNotLocked = (user: UserWithHash): void => {
-    if (user.lockedUntil && Date.parse(user.lockedUntil) > now().getTime()) {
-      throw new NwError('account-locked', `This account is locked after ${config.security.maxFailedSignIns} failed sign-ins until ${new Date(user.lockedUntil).toLocaleTimeString('en-GB')}. An administrator can unlock it sooner.`);
-    }
+    if (user.lockedUntil && Date.parse(user.lockedUntil) > now().getTime()) throw guard.lockedError(Date.parse(user.lockedUntil));
   };
+  const lockoutEntry = (ctx: HandlerContext, userId: string, via: string) =>
+    repos().ledger.append({
+      actor: ctx.audit.actor ?? (ctx.session ? { userId: ctx.session.userId, username: ctx.session.username, role: ctx.session.role } : null),
+      connection: ctx.connection.id,
+      action: 'auth.account-locked', outcome: 'denied', entityType: 'User', entityId: userId, detail: { failures: config.security.maxFailedSignIns, via } });
 
   return {
+    ...createAlarmHandlers(deps),
+    ...createMonitorHandlers(deps),
     'app.status': (_req, ctx) => status(ctx),
 
     'store.unlock': {
       async: async (req, ctx) => {
-        await store.unlock(req.passphrase);
+        guard.beforeAttempt(ctx.connection.source);
+        try {
+          await store.unlock(req.passphrase);
+        } catch (error) {
+          if (error instanceof NwError && error.code === 'wrong-passphrase') guard.failed(ctx.connection.source);
+          throw error;
+        }
+        guard.succeeded(ctx.connection.source);
         deps.onStoreReady();
         return status(ctx);
       },
@@ -111,30 +132,38 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
 
     'auth.signIn': {
       async: async (req, ctx) => {
+        const source = ctx.connection.source;
+        guard.beforeAttempt(source);
         const { users } = repos();
         const user = users.byUsername(req.username);
-        ctx.audit.detail = { username: req.username };
+        // The typed name is kept only when it is an account: a password typed into the username field
+        // must never land in the ledger.
+        ctx.audit.detail = { username: user ? user.username : 'unknown' };
         // Verify against a decoy when the user does not exist, so timing does not reveal who has an account.
         const passwordOk = await verifyPassword(req.password, user?.passwordHash ?? (await decoyHash()));
-        if (!user) throw ctx.refuse(new NwError('unauthenticated', 'Wrong username or password.'));
+        const wrong = new NwError('unauthenticated', 'Wrong username or password.');
+        if (!user) {
+          guard.failed(source);
+          guard.assertUnknownNotLocked(req.username);
+          guard.failedUnknown(req.username);
+          throw wrong;
+        }
         ctx.audit.actor = { userId: user.id, username: user.username, role: user.role };
         ctx.audit.entityType = 'User';
         ctx.audit.entityId = user.id;
         const fresh = users.require(user.id);
-        assertNotLockedOrRefuse(fresh, ctx);
-        if (fresh.disabled) throw ctx.refuse(new NwError('unauthenticated', 'Wrong username or password.'), () => undefined);
+        if (!passwordOk || fresh.disabled) guard.failed(source);
+        assertNotLocked(fresh);
+        if (fresh.disabled) throw ctx.refuse(wrong);
         if (!passwordOk) {
-          let lockedNow = false;
-          const error = new NwError('unauthenticated', 'Wrong username or password.');
-          ctx.refuse(error, () => {
+          ctx.refuse(wrong, () => {
             const after = repos().users.recordFailedSignIn(user.id, config.security.maxFailedSignIns, config.security.lockoutMs);
-            lockedNow = after.lockedUntil !== null && after.failedSignIns === 0 && Date.parse(after.lockedUntil) > now().getTime();
+            const lockedNow = after.lockedUntil !== null && after.failedSignIns === 0 && Date.parse(after.lockedUntil) > now().getTime();
+            if (lockedNow) lockoutEntry(ctx, user.id, 'auth.signIn');
           });
-          if (lockedNow) {
-            ctx.commit(() => repos().ledger.append({ actor: ctx.audit.actor ?? null, connection: ctx.connection.id, action: 'auth.account-locked', outcome: 'denied', entityType: 'User', entityId: user.id, detail: { failures: config.security.maxFailedSignIns } }));
-          }
-          throw error;
+          throw wrong;
         }
+        guard.succeeded(source);
         return ctx.commit(() => {
           repos().users.clearFailures(user.id);
           const session = sessions.create(fresh, ctx.connection.id);
@@ -168,23 +197,28 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     'auth.unlock': {
       async: async (req, ctx) => {
         const session = requireSession(ctx);
+        const source = ctx.connection.source;
+        guard.beforeAttempt(source);
         const user = repos().users.byId(session.userId);
         if (!user || user.disabled) {
           sessions.end(session, 'account disabled');
           throw new NwError('session-expired', 'This account is no longer active.');
         }
-        assertNotLockedOrRefuse(user, ctx);
+        assertNotLocked(user);
         if (!(await verifyPassword(req.password, user.passwordHash))) {
+          guard.failed(source);
           const error = new NwError('unauthenticated', 'Wrong password.');
           let lockedOut = false;
           ctx.refuse(error, () => {
             const after = repos().users.recordFailedSignIn(user.id, config.security.maxFailedSignIns, config.security.lockoutMs);
             lockedOut = after.lockedUntil !== null && Date.parse(after.lockedUntil) > now().getTime();
+            if (lockedOut) lockoutEntry(ctx, user.id, 'auth.unlock');
           });
           // Too many wrong passwords on a locked screen: the session ends, as a sign-in would lock out.
           if (lockedOut) sessions.end(session, 'too many wrong passwords');
           throw error;
         }
+        guard.succeeded(source);
         return ctx.commit(() => {
           repos().users.clearFailures(user.id);
           sessions.unlock(session);
@@ -198,8 +232,12 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     'auth.changePassword': {
       async: async (req, ctx) => {
         const session = requireSession(ctx);
+        guard.beforeAttempt(ctx.connection.source);
         const user = repos().users.require(session.userId);
-        if (!(await verifyPassword(req.currentPassword, user.passwordHash))) throw ctx.refuse(new NwError('unauthenticated', 'The current password is wrong.'));
+        if (!(await verifyPassword(req.currentPassword, user.passwordHash))) {
+          guard.failed(ctx.connection.source);
+          throw ctx.refuse(new NwError('unauthenticated', 'The current password is wrong.'));
+        }
         if (req.currentPassword === req.newPassword) throw new NwError('bad-request', 'Choose a password different from the current one.', [{ path: 'newPassword', message: 'same as current' }]);
         const hash = await hashPassword(req.newPassword);
         ctx.audit.entityType = 'User';
@@ -242,9 +280,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       ctx.audit.patientId = req.id;
       const patient = repos().patients.get(req.id);
       if (!patient) throw new NwError('not-found', 'No such patient.');
-      if (patient.restricted && !session.breakGlass) {
-        throw new NwError('forbidden', 'This record is restricted. Open it with break-glass access, giving your reason.');
-      }
+      patientAccess.assertCanRead(session, patient.id);
       return patient;
     },
 
@@ -326,9 +362,17 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
 
     'imaging.jobs': (_req, ctx) => ({ jobs: deps.imaging.jobsFor(requireSession(ctx).userId) }),
 
-    'imaging.studies': () => ({ studies: new StudiesRepository(store.db, now).list() }),
+    'imaging.studies': (_req, ctx) => {
+      const session = requireSession(ctx);
+      const all = new StudiesRepository(store.db, now).list();
+      // A restricted patient's studies are not listed without break-glass (nor is their description).
+      const studies = all.filter((study) => patientAccess.canRead(session, study.patientId));
+      ctx.audit.detail = { studies: studies.length, restrictedHidden: all.length - studies.length };
+      return { studies, restrictedHidden: all.length - studies.length };
+    },
 
     'imaging.volume': (req, ctx) => {
+      const session = requireSession(ctx);
       const key = typeof req.volume === 'string' ? req.volume : `dwi:${req.volume.dwi}`;
       const studies = new StudiesRepository(store.db, now);
       const study = studies.get(req.studyId);
@@ -336,6 +380,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       ctx.audit.entityId = req.studyId;
       ctx.audit.patientId = study?.patientId ?? null;
       ctx.audit.detail = { volume: key };
+      patientAccess.assertCanRead(session, study?.patientId);
       return studies.volume(req.studyId, key);
     },
 
@@ -346,10 +391,17 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     },
 
     'ward.bedHistory': (req, ctx) => {
+      const session = requireSession(ctx);
       ctx.audit.entityType = 'Bed';
       ctx.audit.entityId = req.bedKey;
       ctx.audit.detail = { minutes: req.minutes };
-      return deps.ward.history(req.bedKey, req.minutes);
+      const history = deps.ward.history(req.bedKey, req.minutes);
+      // Past readings are the record of whoever was in the bed then: each patient's own access check.
+      const recordIds = [...new Set(history.patientRefs.map((ref) => patientAccess.recordId(ref)).filter((id): id is string => id !== null))];
+      if (recordIds.length === 1) ctx.audit.patientId = recordIds[0]!;
+      ctx.audit.detail = { minutes: req.minutes, patients: recordIds };
+      for (const ref of history.patientRefs) patientAccess.assertCanRead(session, ref);
+      return history;
     },
 
     'ward.setSpo2Scale': (req, ctx) => {
@@ -360,8 +412,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       const previous = deps.ward.spo2ScaleOfBed(req.bedKey);
       const bed = deps.ward.setSpo2Scale(req.bedKey, req.scale, session.displayName, req.reason);
       // The monitor names the patient as `Patient/<id>` or `mrn:<MRN>`; the entry's patient id is a record id.
-      const recordId = bed.patientRef?.startsWith('Patient/') ? bed.patientRef.slice('Patient/'.length) : null;
-      ctx.audit.patientId = recordId;
+      ctx.audit.patientId = patientAccess.recordId(bed.patientRef);
       ctx.audit.detail = { bed: req.bedKey, patientRef: bed.patientRef, scale: req.scale, previousScale: previous, reason: req.reason };
       return bed;
     },
@@ -373,6 +424,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       ctx.audit.detail = { reason: req.reason };
       const alarm = deps.ward.acknowledge(req.alarmId, session.displayName, req.reason);
       ctx.audit.detail = { reason: req.reason, bed: alarm.bedKey, priority: alarm.priority, condition: alarm.condition };
+      ctx.audit.patientId = patientAccess.recordId(deps.ward.patientRefOfBed(alarm.bedKey));
       return alarm;
     },
 
@@ -383,6 +435,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       ctx.audit.detail = { reason: req.reason, seconds: req.seconds };
       const alarm = deps.ward.pause(req.alarmId, session.displayName, req.reason, req.seconds);
       ctx.audit.detail = { reason: req.reason, seconds: req.seconds, bed: alarm.bedKey, priority: alarm.priority, condition: alarm.condition };
+      ctx.audit.patientId = patientAccess.recordId(deps.ward.patientRefOfBed(alarm.bedKey));
       return alarm;
     },
 
@@ -390,16 +443,8 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
 
     'audit.verify': (_req, ctx) => {
       const result = repos().ledger.verify();
-      ctx.audit.detail = { ok: result.ok, entries: result.entries, problem: result.problem?.kind ?? null };
+      ctx.audit.detail = verifySummary(result);
       return result;
     },
   };
-
-  function assertNotLockedOrRefuse(user: UserWithHash, ctx: HandlerContext): void {
-    try {
-      assertNotLocked(user);
-    } catch (error) {
-      throw ctx.refuse(error as NwError);
-    }
-  }
 }

@@ -307,6 +307,9 @@ function connectionFor(contents: WebContents): Connection {
   return {
     id: `electron:${contents.id}`,
     kind: 'electron',
+    source: 'electron',
+    // Only our own windows (app://neuroward/, checked per IPC message) reach the dispatcher: no network path exists.
+    launchVerified: true,
     send<E extends EventName>(event: E, payload: EventPayload<E>): void {
       if (contents.isDestroyed()) return;
       try {

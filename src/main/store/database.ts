@@ -3,6 +3,7 @@
  * that is exactly what Debian's stock `sqlcipher` shell (3.4) opens, so IT can inspect or recover a store
  * with a standard tool and the key. With a raw key the v3/v4 difference in KDF iterations does not apply.
  */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { NwError } from '../../shared/errors.js';
 
@@ -34,6 +35,7 @@ export function keyPragmas(key: Buffer): string[] {
 export function openEncryptedDatabase(file: string, key: Buffer, options: { create: boolean }): Db {
   let db: Db | undefined;
   try {
+    ownerOnly(file, options.create);
     db = new Database(file, { fileMustExist: !options.create, ...nativeBindingOption() });
     for (const pragma of keyPragmas(key)) db.pragma(pragma);
     // The first real read decrypts page 1: a damaged or foreign file fails here.
@@ -43,6 +45,8 @@ export function openEncryptedDatabase(file: string, key: Buffer, options: { crea
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     db.pragma('secure_delete = ON');
+    // SQLite gives -wal and -shm the main file's mode when it creates them; tighten any older ones too.
+    for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
     return db;
   } catch (error) {
     db?.close();
@@ -53,6 +57,20 @@ export function openEncryptedDatabase(file: string, key: Buffer, options: { crea
     if (code === 'SQLITE_CANTOPEN') throw new NwError('store-corrupted', `The store file ${file} cannot be opened (${code}).`);
     throw error;
   }
+}
+
+/**
+ * The store and its -wal/-shm files are for this account only (0600), whatever the umask: the file is
+ * created with that mode before SQLite opens it, and an existing one is tightened.
+ */
+function ownerOnly(file: string, create: boolean): void {
+  if (process.platform === 'win32') return;
+  if (!existsSync(file)) {
+    if (!create) return; // SQLite reports the missing file
+    closeSync(openSync(file, 'wx', 0o600));
+  }
+  chmodSync(file, 0o600);
+  for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
 }
 
 export function integrityCheck(db: Db): string[] {

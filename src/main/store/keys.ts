@@ -7,6 +7,8 @@
  */
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fsyncPath } from './durable.js';
 import { z } from 'zod';
 import { NwError } from '../../shared/errors.js';
 
@@ -88,5 +90,7 @@ export function readKeyInfo(file: string): KeyInfo | null {
 export function writeKeyInfo(file: string, info: KeyInfo): void {
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  fsyncPath(tmp);
   renameSync(tmp, file);
+  fsyncPath(path.dirname(file));
 }

@@ -222,6 +222,67 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: 'bedside monitor credentials for the embedded MQTT broker',
+    sql: `
+      -- One row per bedside monitor allowed on the embedded broker (vitals/monitor-credentials.ts): it
+      -- may publish to its one bed topic and nothing else. The password is random (192 bits) and shown
+      -- once; only its SHA-256 is kept. A revoked row stays, for the record, and never authenticates again.
+      CREATE TABLE vitals_monitor_credentials (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        ward TEXT NOT NULL,
+        bed TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        label TEXT,
+        secret_sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT,
+        last_connected_at TEXT
+      );
+      CREATE INDEX vitals_monitor_credentials_bed ON vitals_monitor_credentials(ward, bed);
+    `,
+  },
+  {
+    version: 7,
+    name: 'alarm log',
+    sql: `
+      -- Every alarm event of the ward's alarm engine (raised, updated, escalated, acknowledged, paused,
+      -- cleared), each written in the transaction of its audit entry (vitals/alarm-log.ts). Kept as long
+      -- as the longest-kept vitals (the minute aggregates), pruned by the ward's retention job.
+      CREATE TABLE alarm_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alarm_id TEXT NOT NULL,
+        -- '<ward>/<bed>'; NULL for a ward-wide alarm (monitoring lost).
+        bed_key TEXT,
+        -- The patient in the bed at the time, as the monitor names it ('Patient/<id>' or 'mrn:<MRN>').
+        patient_ref TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('physiological', 'technical')),
+        condition TEXT NOT NULL,
+        -- The alarm's priority right after the event.
+        priority TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),
+        event TEXT NOT NULL CHECK (event IN ('raised', 'updated', 'escalated', 'acknowledged', 'paused', 'cleared')),
+        -- updated: priority-raised | latched | recurred | pause-expired; cleared: resolved | acknowledged |
+        -- bed-removed; escalated: whom it went to.
+        detail TEXT,
+        escalation_level INTEGER NOT NULL DEFAULT 0,
+        at TEXT NOT NULL,
+        -- Who acknowledged or paused, and why; until when a pause lasts.
+        silenced_by TEXT,
+        reason TEXT,
+        paused_until TEXT,
+        message TEXT NOT NULL,
+        -- The bed's NEWS2 aggregate at that moment, when known.
+        news2 INTEGER
+      );
+      CREATE INDEX alarm_events_bed_at ON alarm_events(bed_key, at);
+      CREATE INDEX alarm_events_patient_at ON alarm_events(patient_ref, at);
+      CREATE INDEX alarm_events_at ON alarm_events(at);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -3,7 +3,7 @@
  * or error (damaged file, which is left untouched). Setup builds the whole store under a temporary
  * name and renames it into place, so an interrupted setup leaves nothing half-written.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { AppConfig } from '../app/config.js';
 import type { SafeStorageKeyProvider } from '../app/types.js';
@@ -12,6 +12,7 @@ import { NwError } from '../../shared/errors.js';
 import { openEncryptedDatabase, type Db } from './database.js';
 import { WalCheckpointer } from './checkpointer.js';
 import { applyMigrations } from './migrations.js';
+import { fsyncPath } from './durable.js';
 import { derivePassphraseKey, newPassphraseKey, newSealedKey, readKeyInfo, unsealKey, writeKeyInfo, type KeyInfo } from './keys.js';
 
 export const STORE_FILE = 'neuroward.db';
@@ -19,6 +20,21 @@ export const KEY_FILE = 'neuroward.keyinfo.json';
 
 const MAX_UNLOCK_FAILURES = 5;
 const UNLOCK_BACKOFF_MS = 30_000;
+
+/**
+ * The data dir holds the store, its key file and the launch file: this account only (0700). An existing
+ * directory open to others is tightened; one this account cannot tighten stops the start.
+ */
+function ownerOnlyDirectory(dir: string): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  try {
+    chmodSync(dir, mode & 0o700);
+  } catch (error) {
+    throw new NwError('store-locked', `The data directory ${dir} is open to other users (mode ${mode.toString(8)}) and cannot be tightened to 700: ${(error as Error).message}. Fix its owner or mode.`);
+  }
+}
 
 export class StoreService {
   readonly dbFile: string;
@@ -77,6 +93,7 @@ export class StoreService {
   async start(): Promise<void> {
     try {
       mkdirSync(this.config.dataDir, { recursive: true, mode: 0o700 });
+      ownerOnlyDirectory(this.config.dataDir);
       if (!existsSync(this.dbFile)) {
         this.stateValue = 'uninitialized';
         return;
@@ -187,8 +204,11 @@ export class StoreService {
       } finally {
         db.close();
       }
+      fsyncPath(tmpFile);
       writeKeyInfo(this.keyFile, created.info);
       renameSync(tmpFile, this.dbFile);
+      // The rename is what makes the store exist: flush the directory so a power cut cannot undo it.
+      fsyncPath(this.config.dataDir);
       this.open(created.key);
     } catch (error) {
       for (const suffix of ['', '-wal', '-shm']) rmSync(tmpFile + suffix, { force: true });

@@ -530,6 +530,27 @@ export class AlarmEngine {
     return events;
   }
 
+  /**
+   * For a caller that records an `acknowledge` or `pause` in a store transaction that may still fail:
+   * a function that puts the alarm back exactly as it is now (silencing, state, and its clearing by an
+   * acknowledgement), or null when there is no such alarm. Valid only until the engine's next change
+   * other than that one acknowledge or pause.
+   */
+  undoPoint(alarmId: string): (() => void) | null {
+    const tr = this.find(alarmId);
+    if (!tr?.alarm) return null;
+    const alarm = structuredClone(tr.alarm);
+    const pending = [...tr.pending];
+    const absentSince = tr.absentSince;
+    return () => {
+      tr.alarm = alarm;
+      tr.pending.clear();
+      for (const [p, since] of pending) tr.pending.set(p, since);
+      tr.absentSince = absentSince;
+      this.nextDueMs = Number.NEGATIVE_INFINITY;
+    };
+  }
+
   /** Active and latched alarms: high before medium before low, unacknowledged first, then oldest first. */
   active(): Alarm[] {
     return this.trackers()

@@ -7,12 +7,18 @@
  * PATIENT (vitals_spo2_scale, migration 5), not for a bed: each reading is scored on the scale of the
  * patient it names, so the setting follows the patient to another bed and the next patient in the bed
  * is back on scale 1.
+ *
+ * Every alarm event goes to the alarm log (alarm_events, migration 7, alarm-log.ts) in the transaction
+ * of its audit entry: what the engine does by itself in one transaction per turn of the event loop
+ * (writeAlarmLog), acknowledge and pause in the transaction of their audited call (silence).
  */
 import type { AlarmView, BedView, Spo2Scale, Vitals, WardBoard } from '../../shared/ipc.js';
 import { NwError } from '../../shared/errors.js';
 import type { Db } from '../store/database.js';
-import { AlarmEngine, type Alarm, type AlarmEvent } from './alarms.js';
-import { resolveVitalsBroker, type EmbeddedBroker } from './broker.js';
+import { AlarmLog, alarmLogEntry, type AlarmLogEntry } from './alarm-log.js';
+import { AlarmEngine, WARD_SCOPE, type Alarm, type AlarmEvent } from './alarms.js';
+import { ingestTlsFor, readEmbeddedTls, redactBrokerUrl, resolveVitalsBroker, splitBrokerUrl, type EmbeddedBroker, type EmbeddedTlsFiles } from './broker.js';
+import { MonitorCredentialsRepo } from './monitor-credentials.js';
 import { VitalsIngest, workstationClientId, type BedKey, type RejectReason } from './ingest.js';
 import { scoreNews2, type News2Result } from './news2.js';
 import type { VitalsPayload } from './payload.js';
@@ -26,6 +32,8 @@ const BUNDLES_SPREAD_S = 20;
 const BUNDLES_PER_TRANSACTION = 25;
 /** ~0.5 ms each: at most ~0.1 s of work a second. */
 const BUNDLES_MAX_PER_S = 200;
+/** Alarm events kept in memory while the store cannot take them (beyond: the oldest are dropped, said in the log). */
+const MAX_PENDING_LOG = 50_000;
 
 interface BedState {
   key: BedKey;
@@ -66,6 +74,10 @@ export interface WardServiceOptions {
   username?: string | null;
   password?: string | null;
   tls?: { caFile?: string; certFile?: string; keyFile?: string } | null;
+  /** Interface the embedded broker binds (default 127.0.0.1). */
+  embeddedHost?: string;
+  /** The embedded broker speaks TLS only, with this certificate and key. */
+  embeddedTls?: EmbeddedTlsFiles | null;
   now: () => Date;
   /** Sends a ward update to every window allowed to see it. */
   broadcast: (update: { beds: BedView[]; alarms: AlarmView[] | null; link: WardBoard['link']; counters: WardBoard['counters'] }) => void;
@@ -127,40 +139,81 @@ export class WardService {
   /** NEWS2 SpO2 scale settings by patient reference (migration 5); only scale 2 has an entry. */
   private readonly spo2Scales = new Map<string, Spo2ScaleSetting>();
   private timers: NodeJS.Timeout[] = [];
+  /** The alarm log (alarm-log.ts); null until started and once stopping. */
+  private alarmLog: AlarmLog | null = null;
+  /** Engine events not written yet: one transaction per turn of the event loop (writeAlarmLog). */
+  private pendingLog: AlarmLogEntry[] = [];
+  private logScheduled = false;
+  private logFailures = 0;
+  /** The patient of each alarm still on, as when it was raised: its later events belong to that patient. */
+  private readonly alarmPatient = new Map<string, string | null>();
+  private stopping = false;
 
   constructor(private readonly options: WardServiceOptions) {
-    this.link = { up: false, since: null, broker: options.mqttUrl ?? 'embedded' };
+    this.link = { up: false, since: null, broker: options.mqttUrl ? redactBrokerUrl(options.mqttUrl) : 'embedded' };
   }
 
+  /** Where monitors publish; never with a user name or password in it. */
   get brokerUrl(): string | null {
-    return this.broker?.url ?? this.options.mqttUrl;
+    return this.broker?.url ?? (this.options.mqttUrl ? redactBrokerUrl(this.options.mqttUrl) : null);
+  }
+
+  /** True when this workstation runs the embedded broker (monitor credentials apply to it only). */
+  get embeddedBroker(): boolean {
+    return this.options.mqttUrl === null;
+  }
+
+  /** Credential ids of the monitors connected to the embedded broker now. */
+  connectedMonitors(): Set<string> {
+    return this.broker?.connectedMonitors() ?? new Set();
+  }
+
+  /** A monitor credential was revoked: the embedded broker closes its connections (returns how many). */
+  monitorRevoked(credentialId: string): number {
+    return this.broker?.disconnectMonitor(credentialId) ?? 0;
   }
 
   async start(db: Db): Promise<void> {
     if (this.ingest) return;
     this.repo = new VitalsRepo(db, this.options.now);
+    this.alarmLog = new AlarmLog(db, this.options.now);
+    this.stopping = false;
     this.db = db;
     this.loadSpo2Scales(db);
     let resolved: Awaited<ReturnType<typeof resolveVitalsBroker>>;
+    // A configured URL never reaches the ingest (which logs it) with `user:pass@` in it.
+    const configured = this.options.mqttUrl ? splitBrokerUrl(this.options.mqttUrl) : null;
+    const embeddedTls = this.options.embeddedTls ?? null;
+    const monitors = new MonitorCredentialsRepo(db, this.options.now);
+    const embeddedOptions = {
+      host: this.options.embeddedHost ?? '127.0.0.1',
+      monitors: { verify: (username: string, password: Buffer) => monitors.verify(username, password), connected: (monitor: { id: string }) => monitors.noteConnected(monitor.id) },
+      tls: embeddedTls ? readEmbeddedTls(embeddedTls) : null,
+      log: this.options.log,
+    };
     try {
-      resolved = await resolveVitalsBroker(this.options.mqttUrl, { port: this.options.embeddedPort, log: this.options.log });
+      resolved = await resolveVitalsBroker(configured?.url ?? null, { ...embeddedOptions, port: this.options.embeddedPort });
     } catch (error) {
       // Another broker already holds the port (often a local mosquitto): take a free one and say where.
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      resolved = await resolveVitalsBroker(null, { port: 0, log: this.options.log });
+      resolved = await resolveVitalsBroker(null, { ...embeddedOptions, port: 0 });
     }
     const { url, embedded } = resolved;
     if (embedded) this.options.log(`vitals: embedded MQTT broker listening on ${url}`);
     this.broker = embedded;
-    this.link = { up: false, since: null, broker: url };
+    this.link = { up: false, since: null, broker: redactBrokerUrl(url) };
+    // The embedded broker: the workstation's own account, made for this launch; TLS checked against its certificate.
+    const username = embedded ? embedded.workstationCredentials.username : (this.options.username ?? configured?.username ?? null);
+    const password = embedded ? embedded.workstationCredentials.password : (this.options.password ?? configured?.password ?? null);
+    const tls = embedded ? (embeddedTls ? ingestTlsFor(embeddedTls, new URL(url).hostname.replace(/^\[|\]$/g, '')) : null) : (this.options.tls ?? null);
     this.ingest = new VitalsIngest({
       url,
       clientId: workstationClientId(this.options.clientSeed),
       sink: this.repo,
       keepaliveSeconds: this.options.keepaliveSeconds ?? 10,
-      ...(this.options.username ? { username: this.options.username } : {}),
-      ...(this.options.password ? { password: this.options.password } : {}),
-      ...(this.options.tls ? { tls: this.options.tls } : {}),
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+      ...(tls ? { tls } : {}),
       onReading: (bedKey, payload) => this.reading(bedKey, payload),
       onRejected: (bedKey, reason) => this.rejected(bedKey, reason),
       onLink: (up, at) => this.linkChanged(up, at),
@@ -169,12 +222,17 @@ export class WardService {
     });
     this.ingest.start();
     this.timers.push(
-      setInterval(() => this.apply(this.engine.tick(this.nowMs())), 1000),
+      setInterval(() => {
+        this.apply(this.engine.tick(this.nowMs()));
+        // Also retries what an earlier write could not store.
+        this.writeAlarmLog();
+      }, 1000),
       setInterval(() => this.flush(), 1000),
       setInterval(() => this.queueMinuteBundles(), 1000),
       setInterval(() => {
         try {
           this.repo?.applyRetention();
+          this.alarmLog?.applyRetention();
         } catch (error) {
           this.options.log(`vitals retention failed: ${(error as Error).message}`);
         }
@@ -186,8 +244,13 @@ export class WardService {
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    // The link "drops" as the ingest stops: that is the workstation closing, not an alarm to log.
+    this.stopping = true;
     await this.ingest?.stop();
     this.ingest = null;
+    // What the last readings raised, before the store closes.
+    this.writeAlarmLog();
+    this.alarmLog = null;
     await this.broker?.close();
     this.broker = null;
   }
@@ -287,19 +350,66 @@ export class WardService {
   private linkChanged(up: boolean, at: Date): void {
     this.link = { ...this.link, up, since: at.toISOString() };
     this.linkDirty = true;
-    this.apply(up ? this.engine.linkUp(at.getTime()) : this.engine.linkDown(at.getTime()));
+    // The link that goes down because the workstation is closing is no alarm for the log.
+    this.apply(up ? this.engine.linkUp(at.getTime()) : this.engine.linkDown(at.getTime()), !(this.stopping && !up));
   }
 
-  /** Alarm events change the board: technical conditions of beds, the alarm list. */
-  private apply(events: AlarmEvent[]): void {
+  /**
+   * Alarm events change the board (technical conditions of beds, the alarm list) and go to the alarm
+   * log (queued: see writeAlarmLog), unless `log` is false (the caller writes them itself).
+   */
+  private apply(events: AlarmEvent[], log = true): void {
     for (const event of events) {
       this.alarmsDirty = true;
+      if (log) this.pendingLog.push(this.logEntry(event));
       const alarm = event.alarm;
       if (alarm.kind !== 'technical' || !event.bedId || event.bedId === '*') continue;
       const bed = this.bedState(bedKeyOfEngine(event.bedId));
       if (event.type === 'cleared') bed.technical.delete(alarm.condition);
       else bed.technical.set(alarm.condition, alarm.message);
       this.dirty.add(bed.key);
+    }
+    if (log && events.length) this.scheduleAlarmLog();
+  }
+
+  /** The log row of an engine event: the bed, the patient of the alarm (as when it was raised) and the bed's NEWS2 now. */
+  private logEntry(event: AlarmEvent): AlarmLogEntry {
+    const bedId = event.bedId;
+    if (bedId === null || bedId === WARD_SCOPE) return alarmLogEntry(event, { bedKey: null, patientRef: null, news2: null });
+    const bedKey = bedKeyOfEngine(bedId);
+    if (event.type === 'raised') this.alarmPatient.set(event.alarmId, this.beds.get(bedKey)?.patientRef ?? null);
+    const patientRef = this.alarmPatient.has(event.alarmId) ? this.alarmPatient.get(event.alarmId)! : (this.beds.get(bedKey)?.patientRef ?? null);
+    if (event.type === 'cleared') this.alarmPatient.delete(event.alarmId);
+    return alarmLogEntry(event, { bedKey, patientRef, news2: this.engine.news2(bedId)?.aggregate ?? null });
+  }
+
+  private scheduleAlarmLog(): void {
+    if (this.logScheduled) return;
+    this.logScheduled = true;
+    setImmediate(() => this.writeAlarmLog());
+  }
+
+  /**
+   * Writes the queued engine events in ONE transaction, each with its audit entry (alarm-log.ts):
+   * alarm events are rare next to readings, so this is one small transaction per turn of the event
+   * loop that has any (all the readings of an ingest batch, a tick). Outside any other transaction
+   * (setImmediate, the tick, stop); a failed write keeps the events for the next tick.
+   */
+  private writeAlarmLog(): void {
+    this.logScheduled = false;
+    const log = this.alarmLog;
+    if (!log || this.pendingLog.length === 0 || this.db?.inTransaction) return;
+    const batch = this.pendingLog;
+    this.pendingLog = [];
+    try {
+      log.appendAudited(batch);
+      this.logFailures = 0;
+    } catch (error) {
+      this.pendingLog = [...batch, ...this.pendingLog].slice(-MAX_PENDING_LOG);
+      this.logFailures += 1;
+      if (this.logFailures === 1 || this.logFailures % 60 === 0) {
+        this.options.log(`vitals: ${this.pendingLog.length} alarm event(s) not yet in the alarm log (tried again every second): ${(error as Error).message}`);
+      }
     }
   }
 
@@ -365,11 +475,14 @@ export class WardService {
     };
   }
 
-  history(bedKey: BedKey, minutes: number): { bedKey: string; readings: (Vitals & { news2: number | null })[] } {
+  /** The bed's readings of the last `minutes`, and the patients they belong to (for the caller's access check). */
+  history(bedKey: BedKey, minutes: number): { bedKey: string; readings: (Vitals & { news2: number | null })[]; patientRefs: string[] } {
     const [ward, bed] = bedKey.split('/');
     if (!ward || !bed || !this.repo) throw new NwError('not-found', `No bed ${bedKey}.`);
     const since = new Date(this.nowMs() - minutes * 60_000).toISOString();
-    const readings = this.repo.readings({ ward, bed, since, limit: 20_000 }).map((r) => {
+    const stored = this.repo.readings({ ward, bed, since, limit: 20_000 });
+    const patientRefs = [...new Set(stored.map((r) => r.patientRef).filter((ref): ref is string => ref !== null))];
+    const readings = stored.map((r) => {
       const obs = { rr: r.rr ?? undefined, spo2: r.spo2 ?? undefined, o2: r.o2 ?? undefined, sbp: r.sbp ?? undefined, hr: r.hr ?? undefined, acvpu: r.acvpu ?? undefined, tempC: r.tempC ?? undefined };
       let news2: number | null = null;
       try {
@@ -381,12 +494,17 @@ export class WardService {
       }
       return { ...vitalsOf(r), news2 };
     });
-    return { bedKey, readings };
+    return { bedKey, readings, patientRefs };
   }
 
   /** The scale bed `bedKey` is scored on now (that of its patient), or null for a bed not on the board. */
   spo2ScaleOfBed(bedKey: string): Spo2Scale | null {
     return this.beds.get(bedKey)?.spo2Scale ?? null;
+  }
+
+  /** The monitor's reference of the patient now in bed `bedKey`, or null. */
+  patientRefOfBed(bedKey: string | null): string | null {
+    return bedKey === null ? null : (this.beds.get(bedKey)?.patientRef ?? null);
   }
 
   /**
@@ -429,22 +547,83 @@ export class WardService {
     return this.view(bed);
   }
 
+  /** Acknowledges an alarm; logged in the caller's transaction (see silence), which must audit it. */
   acknowledge(alarmId: string, by: string, reason: string): AlarmView {
-    return this.silence(alarmId, this.engine.acknowledge(alarmId, by, reason, this.nowMs()));
+    return this.silence(alarmId, (now) => this.engine.acknowledge(alarmId, by, reason, now));
   }
 
+  /** Pauses an alarm; logged in the caller's transaction (see silence), which must audit it. */
   pause(alarmId: string, by: string, reason: string, seconds: number): AlarmView {
-    return this.silence(alarmId, this.engine.pause(alarmId, by, reason, seconds, this.nowMs()));
+    return this.silence(alarmId, (now) => this.engine.pause(alarmId, by, reason, seconds, now));
   }
 
-  private silence(alarmId: string, events: AlarmEvent[]): AlarmView {
-    const event = events.find((e) => e.alarmId === alarmId);
+  /**
+   * An acknowledgement or pause, written to the alarm log in the caller's transaction: the
+   * `alarms.acknowledge` / `alarms.pause` handler's, which the dispatcher commits together with the
+   * call's audit entry (that entry is this row's). What had fallen due anyway (a tick) and the engine
+   * events still queued go first into that transaction, with their own entries, so the log keeps the
+   * engine's order. Should that transaction not commit (checked in a microtask, i.e. right after the
+   * dispatcher's commit or rollback), the engine's change is undone, so that no alarm is silenced
+   * without its log row and audit entry, and the queued events go back to the queue.
+   */
+  private silence(alarmId: string, change: (now: number) => AlarmEvent[]): AlarmView {
+    const now = this.nowMs();
+    this.apply(this.engine.tick(now));
+    const undo = this.engine.undoPoint(alarmId);
+    const hadPatient = this.alarmPatient.has(alarmId);
+    const patient = this.alarmPatient.get(alarmId) ?? null;
+    const events = change(now);
+    const index = events.findIndex((e) => e.alarmId === alarmId && (e.type === 'acknowledged' || e.type === 'paused'));
+    const event = events[index];
     if (!event) {
+      this.apply(events);
       const alarm = this.engine.get(alarmId);
       if (!alarm) throw new NwError('not-found', 'No such active alarm (it may have cleared).');
       throw new NwError('conflict', alarm.acknowledged ? 'This alarm is already acknowledged.' : 'This alarm cannot be silenced now.');
     }
-    this.apply(events);
+    const log = this.alarmLog;
+    const db = this.db;
+    // Engine events before this one (queued, or due at this moment) and the consequences of this one
+    // (a latched alarm cleared by its acknowledgement).
+    const earlier = [...this.pendingLog, ...events.slice(0, index).map((e) => this.logEntry(e))];
+    const own = this.logEntry(event);
+    const consequences = events.slice(index + 1).map((e) => this.logEntry(e));
+    const revert = (): void => {
+      undo?.();
+      if (hadPatient) this.alarmPatient.set(alarmId, patient);
+      this.pendingLog = [...earlier, ...this.pendingLog].slice(-MAX_PENDING_LOG);
+      this.scheduleAlarmLog();
+      this.alarmsDirty = true;
+      this.flush();
+    };
+    this.pendingLog = [];
+    if (!log || !db) {
+      revert();
+      throw new NwError('conflict', 'Ward monitoring is not running: the alarm cannot be silenced now.');
+    }
+    let ownId: number;
+    try {
+      ownId = db.transaction(() => {
+        log.appendAudited(earlier);
+        const [id] = log.append([own]);
+        log.appendAudited(consequences);
+        return id!;
+      })();
+    } catch (error) {
+      revert();
+      throw error;
+    }
+    queueMicrotask(() => {
+      if (this.alarmLog !== log) return;
+      try {
+        if (log.has(ownId)) return;
+      } catch {
+        // The store is unreadable: the change cannot have been recorded either.
+      }
+      this.options.log(`vitals: the ${event.type === 'paused' ? 'pause' : 'acknowledgement'} of alarm ${alarmId} was not stored; it is undone`);
+      revert();
+    });
+    this.apply(events, false);
     this.flush();
     return alarmView(event.alarm);
   }

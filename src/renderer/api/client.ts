@@ -85,7 +85,7 @@ export function subscribe<E extends EventName>(event: E, listener: (payload: Eve
 export function onConnection(listener: (info: ConnectionInfo, reconnected: boolean) => void): () => void {
   const t = getTransport();
   if (t.kind !== 'ws') {
-    listener({ state: 'open', attempt: 0, retryAt: null, everOpened: true }, false);
+    listener({ state: 'open', attempt: 0, retryAt: null, everOpened: true, launchKeyRefused: false }, false);
     return () => {};
   }
   listener(t.connection.connection, false);

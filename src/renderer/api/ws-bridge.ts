@@ -18,6 +18,11 @@ export interface ConnectionInfo {
   retryAt: number | null;
   /** True once the socket has been open at least once. */
   everOpened: boolean;
+  /**
+   * The host refuses this page's launch key (it was restarted, with a new key): reconnecting cannot
+   * help, only opening the address it printed at its new start.
+   */
+  launchKeyRefused: boolean;
 }
 
 interface Pending {
@@ -53,7 +58,7 @@ export class WsConnection {
   private readonly eventListeners = new Map<EventName, Set<(payload: unknown) => void>>();
   private readonly stateListeners = new Set<(info: ConnectionInfo, reconnected: boolean) => void>();
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private info: ConnectionInfo = { state: 'closed', attempt: 0, retryAt: null, everOpened: false };
+  private info: ConnectionInfo = { state: 'closed', attempt: 0, retryAt: null, everOpened: false, launchKeyRefused: false };
   private stopped = false;
 
   constructor(private readonly url: string) {}
@@ -191,6 +196,8 @@ export class WsConnection {
       return;
     }
     const attempt = this.info.attempt + 1;
+    // A browser is not told why an upgrade failed; the page's own address answers 401 when the key is stale.
+    if (attempt > 1) void this.checkLaunchKey();
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt - 1, 10));
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.reconnectTimer = setTimeout(() => {
@@ -198,6 +205,15 @@ export class WsConnection {
       this.open();
     }, delay);
     this.setInfo({ state: 'closed', attempt, retryAt: Date.now() + delay });
+  }
+
+  private async checkLaunchKey(): Promise<void> {
+    try {
+      const response = await fetch('/', { method: 'HEAD', cache: 'no-store', credentials: 'same-origin' });
+      if (response.status === 401 && !this.info.launchKeyRefused) this.setInfo({ launchKeyRefused: true });
+    } catch {
+      // The host is down: the ordinary reconnecting banner says so.
+    }
   }
 
   private handleMessage(data: unknown): void {

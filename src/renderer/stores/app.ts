@@ -26,7 +26,7 @@ interface AppState {
 export const useApp = create<AppState>()((set) => ({
   status: null,
   statusError: null,
-  connection: { state: 'connecting', attempt: 0, retryAt: null, everOpened: false },
+  connection: { state: 'connecting', attempt: 0, retryAt: null, everOpened: false, launchKeyRefused: false },
   demoAccounts: null,
   setStatus: (status) => {
     set({ status, statusError: null });

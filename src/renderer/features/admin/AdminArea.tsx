@@ -2,15 +2,17 @@ import type { SessionInfo } from '../../../shared/ipc.js';
 import { hasPermission } from '../../stores/session.js';
 import { href } from '../../stores/route.js';
 import { AuditTab } from './AuditTab.js';
+import { MonitorsTab } from './MonitorsTab.js';
 import { RolesTab } from './RolesTab.js';
 import { UsersTab } from './UsersTab.js';
 
-type TabId = 'users' | 'roles' | 'audit';
+type TabId = 'users' | 'monitors' | 'roles' | 'audit';
 
-/** #/admin/users, #/admin/roles, #/admin/audit */
+/** #/admin/users, #/admin/monitors, #/admin/roles, #/admin/audit */
 export function AdminArea({ session, rest }: { session: SessionInfo; rest: string[] }) {
   const tabs: { id: TabId; label: string }[] = [
     ...(hasPermission(session, 'users:manage') ? [{ id: 'users' as const, label: 'Users' }] : []),
+    ...(hasPermission(session, 'users:manage') ? [{ id: 'monitors' as const, label: 'Monitors' }] : []),
     { id: 'roles', label: 'Roles' },
     ...(hasPermission(session, 'audit:read') ? [{ id: 'audit' as const, label: 'Audit' }] : []),
   ];
@@ -37,7 +39,7 @@ export function AdminArea({ session, rest }: { session: SessionInfo; rest: strin
         ))}
       </div>
       <div role="tabpanel" id="admin-panel" aria-labelledby={`admin-tab-${current}`} className="tabs__panel">
-        {current === 'users' ? <UsersTab session={session} /> : current === 'audit' ? <AuditTab /> : <RolesTab />}
+        {current === 'users' ? <UsersTab session={session} /> : current === 'monitors' ? <MonitorsTab /> : current === 'audit' ? <AuditTab /> : <RolesTab />}
       </div>
     </section>
   );

@@ -19,6 +19,11 @@ const OUTCOMES: { value: '' | Outcome; label: string }[] = [
   { value: 'error', label: 'Error' },
 ];
 
+/** Every problem the host found, including any beyond the listed ones (see AuditVerifyResult.unlisted). */
+function problemCount(result: AuditVerifyResult): number {
+  return result.problems.length + result.unlisted;
+}
+
 export function AuditTab() {
   return (
     <div className="audit">
@@ -75,15 +80,24 @@ function VerifyPanel() {
               <p>
                 <span aria-hidden="true">✗ </span>
                 <strong>Chain broken</strong>
-                {result.problem ? (
-                  <>
-                    {' '}
-                    — {result.problem.kind} at entry #{result.problem.seq}: {result.problem.message}
-                  </>
-                ) : (
-                  ' — the host reported a problem without details.'
-                )}
+                {problemCount(result) > 0
+                  ? ` — ${problemCount(result)} problem${problemCount(result) === 1 ? '' : 's'} found:`
+                  : ' — the host reported a problem without details.'}
               </p>
+              {result.problems.length > 0 ? (
+                <ol data-testid="audit-verify-problems">
+                  {result.problems.map((p, i) => (
+                    <li key={`${i}-${p.kind}-${p.seq}`} data-kind={p.kind}>
+                      <strong>{p.kind}</strong> {p.seq > 0 ? `at entry #${p.seq}` : '(schema)'}: {p.message}
+                    </li>
+                  ))}
+                  {result.unlisted > 0 ? (
+                    <li>
+                      …and {result.unlisted} more not listed; <code>neuroward audit verify</code> lists them all.
+                    </li>
+                  ) : null}
+                </ol>
+              ) : null}
               <p className="small">
                 {result.entries} entries checked, head #{result.headSeq} <span className="mono">{result.headHash.slice(0, 12)}</span> · checked{' '}
                 {formatDateTime(result.checkedAt)}. Report this to your security officer; do not modify the data folder.

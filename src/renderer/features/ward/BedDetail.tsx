@@ -1,8 +1,8 @@
 /**
  * One bed: the last hour from `ward.bedHistory` as charts per vital (NEWS2 bands shaded), the
- * latest values, the NEWS2 response the score asks for, and technical conditions. The history is
- * read once when the bed opens (the read is audited) and then extended with the live readings the
- * board already receives; "Reload" reads it again.
+ * latest values, the NEWS2 response the score asks for, technical conditions, and the alarm log of
+ * the last 24 h (BedAlarmLog). The history is read once when the bed opens (the read is audited) and
+ * then extended with the live readings the board already receives; "Reload" reads it again.
  */
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { BedView, ResponseOf } from '../../../shared/ipc.js';
@@ -13,6 +13,7 @@ import { useNow } from '../../shell/hooks.js';
 import { href } from '../../stores/route.js';
 import { useWard } from '../../stores/ward.js';
 import { drawChart, type ChartSpec } from './chart.js';
+import { BedAlarmLog } from './BedAlarmLog.js';
 import { Spo2ScalePanel } from './Spo2Scale.js';
 import {
   RISK_LABEL,
@@ -104,6 +105,7 @@ export function BedDetail({ bedKey }: { bedKey: string }) {
       <Spo2ScalePanel bed={bed} />
       {error ? <Alert tone="error">Could not read the history: {error}</Alert> : null}
       <Charts readings={readings} now={now} loading={loading} spo2Scale={bed.spo2Scale} onOxygen={bed.latest?.o2 === true} />
+      <BedAlarmLog bedKey={bed.key} patientRef={bed.patientRef} />
     </section>
   );
 }
