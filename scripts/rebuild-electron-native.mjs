@@ -11,9 +11,9 @@
 // the script says so and exits 0.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeGypScript } from './node-gyp.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PACKAGE = 'better-sqlite3-multiple-ciphers';
@@ -69,24 +69,6 @@ if (!force && existsSync(addon) && existsSync(stampFile)) {
   }
 }
 
-/** node-gyp: the project's own, else the one bundled with npm. */
-function nodeGypScript() {
-  const require = createRequire(import.meta.url);
-  try {
-    return require.resolve('node-gyp/bin/node-gyp.js');
-  } catch {
-    // fall through to npm's copy
-  }
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    path.join(path.dirname(process.execPath), 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  ];
-  const found = candidates.find((candidate) => candidate && existsSync(candidate));
-  if (!found) die('node-gyp not found (neither in node_modules nor bundled with npm)');
-  return found;
-}
-
 say(`copying node_modules/${PACKAGE} (${packageVersion}) to ${path.relative(root, target)}`);
 rmSync(target, { recursive: true, force: true });
 rmSync(stampFile, { force: true });
@@ -97,8 +79,10 @@ cpSync(source, target, {
   filter: (file) => path.relative(source, file).split(path.sep)[0] !== 'build' && !file.includes(`${path.sep}node_modules${path.sep}.cache`),
 });
 
+const gyp = nodeGypScript();
+if (!gyp) die('node-gyp not found (neither in node_modules nor bundled with npm)');
 const args = [
-  nodeGypScript(),
+  gyp,
   'rebuild',
   `--target=${electronVersion}`,
   `--arch=${arch}`,

@@ -17,7 +17,7 @@ function electronBinary() {
   const dir = path.join(root, 'node_modules/electron');
   const pathFile = path.join(dir, 'path.txt');
   if (!existsSync(dir)) return { reason: 'the electron package is not installed' };
-  if (!existsSync(pathFile)) return { reason: "Electron's binary was not downloaded at install (its download host is unreachable from here)" };
+  if (!existsSync(pathFile)) return { reason: "Electron's binary is not installed (`npm ci` does not download it; `node node_modules/electron/install.js` does, where its download host is reachable)" };
   const binary = path.join(dir, 'dist', readFileSync(pathFile, 'utf8').trim());
   if (!existsSync(binary)) return { reason: `Electron's binary is missing (${binary})` };
   if (process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) return { reason: 'there is no display (DISPLAY / WAYLAND_DISPLAY unset)' };

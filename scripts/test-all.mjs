@@ -26,11 +26,14 @@ function step(name, command, args, env = {}) {
   return run.status === 0;
 }
 
-function countPlaywright(file) {
-  if (!existsSync(file)) return;
+function countPlaywright(file, stepOk) {
+  if (!existsSync(file)) {
+    if (!stepOk) totals.failed += 1;
+    return;
+  }
   const { stats } = JSON.parse(readFileSync(file, 'utf8'));
   totals.passed += stats.expected + stats.flaky;
-  totals.failed += stats.unexpected;
+  totals.failed += stats.unexpected || (stepOk ? 0 : 1);
   totals.skipped += stats.skipped;
 }
 
@@ -38,28 +41,30 @@ if (!step('build', process.execPath, ['scripts/build.mjs'])) {
   console.log('\ntests: 0 passed, 1 failed, 0 skipped');
   process.exit(1);
 }
-step('typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
-step('lint', bin('eslint'), ['--max-warnings=0', '.']);
+// A failed check counts as one failure in the closing line, as a failed test does.
+if (!step('typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'])) totals.failed += 1;
+if (!step('lint', bin('eslint'), ['--max-warnings=0', '.'])) totals.failed += 1;
 
 const vitestJson = path.join(results, 'vitest.json');
 rmSync(vitestJson, { force: true });
-step('unit and integration tests (vitest)', bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestJson}`]);
+const vitestOk = step('unit and integration tests (vitest)', bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestJson}`]);
 if (existsSync(vitestJson)) {
   const report = JSON.parse(readFileSync(vitestJson, 'utf8'));
   totals.passed += report.numPassedTests;
-  totals.failed += report.numFailedTests;
+  // A run that failed without a failed test (a file that does not load, an unhandled error) still counts.
+  totals.failed += report.numFailedTests || (vitestOk ? 0 : 1);
   totals.skipped += report.numPendingTests + report.numTodoTests;
 } else totals.failed += 1;
 
 const e2eJson = path.join(results, 'e2e.json');
 rmSync(e2eJson, { force: true });
-step('end-to-end tests in Chromium (Playwright, headless host)', bin('playwright'), ['test', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: e2eJson });
-countPlaywright(e2eJson);
+const e2eOk = step('end-to-end tests in Chromium (Playwright, headless host)', bin('playwright'), ['test', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: e2eJson });
+countPlaywright(e2eJson, e2eOk);
 
 const electronJson = path.join(results, 'electron.json');
 rmSync(electronJson, { force: true });
-step('Electron end-to-end tests (Playwright _electron)', bin('playwright'), ['test', '-c', 'test/electron/playwright.config.ts', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: electronJson });
-countPlaywright(electronJson);
+const electronOk = step('Electron end-to-end tests (Playwright _electron)', bin('playwright'), ['test', '-c', 'test/electron/playwright.config.ts', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: electronJson });
+countPlaywright(electronJson, electronOk);
 
 if (failedSteps.length) console.log(`\nfailed steps: ${failedSteps.join(', ')}`);
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);

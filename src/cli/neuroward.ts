@@ -15,7 +15,7 @@ import { SHELL_PRAGMAS } from '../main/store/database.js';
 import { defaultImagingEngines } from '../main/imaging/engines.js';
 import { ImagingInputError } from '../main/imaging/types.js';
 import { dtiFit, dtiInfo } from './dti.js';
-import { SCENARIOS, readCredentialsFile, simulateWard, type Scenario } from './simulate-ward.js';
+import { PATIENT_REF, SCENARIOS, readCredentialsFile, simulateWard, type Scenario } from './simulate-ward.js';
 import { redactBrokerUrl } from '../main/vitals/broker.js';
 
 const HELP = `neuroward ${appVersion()}: NeuroWard clinical workstation, command line
@@ -32,11 +32,13 @@ Usage:
                                        and summary.json into DIR
   neuroward simulate-ward --broker URL --beds N --interval SECONDS [--scenario NAME] [--ward W]
                          [--duration SECONDS] [--drift-seconds S] [--credentials FILE]
-                         [--username U --password P]
+                         [--username U --password P] [--patients REF,REF,...]
                                        simulated bedside monitors; scenarios: stable, deteriorating,
                                        dropout, malformed, burst. The embedded broker needs
                                        --credentials FILE: the per-bed credentials copied from
-                                       Admin → Monitors (--broker defaults to the file's)
+                                       Admin → Monitors (--broker defaults to the file's).
+                                       --patients: bed 1 names the first patient (mrn:<MRN> or
+                                       Patient/<id>), bed 2 the second…, checked against admissions
   neuroward store key                  print the SQLCipher pragmas (raw key) that open the store in
                                        Debian's \`sqlcipher\` shell, for recovery by IT (audited)
   neuroward --version                  print the version
@@ -81,7 +83,12 @@ async function openStore(config: AppConfig): Promise<StoreService> {
   await store.start();
   if (store.state === 'locked') {
     if (!process.stdin.isTTY) {
-      throw new NwError('store-locked', `The store is locked and there is no terminal to ask for its passphrase: set ${config.passphrase.env} or store.passphrase in the config.`);
+      throw new NwError(
+        'store-locked',
+        config.passphrase.source === 'file'
+          ? `The store is locked and its passphrase file ${config.passphrase.file ?? '(unset)'} did not open it.`
+          : `The store is locked and there is no terminal to ask for its passphrase: put it in ${config.passphrase.env} (that alone selects it), or set NEUROWARD_PASSPHRASE_SOURCE=file with NEUROWARD_STORE_PASSPHRASE_FILE.`,
+      );
     }
     await store.unlock(await promptHidden('Store passphrase: '));
   }
@@ -174,6 +181,9 @@ async function simulate(args: string[]): Promise<number> {
   if (!(SCENARIOS as readonly string[]).includes(scenario)) throw new UsageError(`--scenario is one of ${SCENARIOS.join(', ')}`);
   const ward = option(args, '--ward') ?? 'A';
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(ward)) throw new UsageError('--ward takes letters, digits, _ and - (at most 32)');
+  const patients = option(args, '--patients')?.split(',').map((p) => p.trim()).filter(Boolean);
+  const badPatient = patients?.find((p) => !PATIENT_REF.test(p));
+  if (badPatient !== undefined) throw new UsageError(`--patients takes mrn:<MRN> or Patient/<id>, comma-separated (not ${JSON.stringify(badPatient.slice(0, 40))})`);
   const options = {
     broker,
     ward,
@@ -185,6 +195,7 @@ async function simulate(args: string[]): Promise<number> {
     username: option(args, '--username'),
     password: option(args, '--password'),
     credentials: credentials?.monitors ?? null,
+    patients,
     log: (line: string) => process.stderr.write(`${line}\n`),
   };
   console.log(`simulating ${options.beds} beds on ward ${ward} (${scenario}) every ${options.intervalSeconds} s → ${redactBrokerUrl(broker)}${credentials ? ' (one credential per bed)' : ''}`);
@@ -217,7 +228,12 @@ async function dti(command: string | undefined, args: string[]): Promise<number>
   if (command === 'fit') {
     const out = option(args, '--out');
     if (!out) throw new UsageError('neuroward dti fit needs --out DIR');
-    const summary = await dtiFit(engines, source, out, { mask: !args.includes('--no-mask'), log: (line) => process.stderr.write(`${line}\n`) });
+    const summary = await dtiFit(engines, source, out, {
+      mask: !args.includes('--no-mask'),
+      log: (line) => process.stderr.write(`${line}\n`),
+      // On a terminal progress is one line rewritten in place; in a log or pipe a line every 10 %.
+      terminal: process.stderr.isTTY ? process.stderr : null,
+    });
     console.log(JSON.stringify(summary, null, 2));
     return 0;
   }

@@ -15,6 +15,13 @@
  * per bed its user name and password); each simulated bed then connects on its own with its own credential,
  * as a real monitor does. `--username/--password` (one account for all beds) is for a broker such as
  * mosquitto configured that way.
+ *
+ * Patients: `--patients REF,REF,…` makes bed 1 name the first patient in its messages (`patient`:
+ * `mrn:<MRN>` or `Patient/<id>`), bed 2 the second, and so on, as a monitor set up by a hospital ADT
+ * system does. The workstation checks it against the bed's admission: the same patient is fine,
+ * another raises a "monitor reports a different patient" technical alarm (try it on the demo ward,
+ * whose synthetic patients are admitted at setup, by giving their MRNs from the Patients list in
+ * another order). Without it the monitors name nobody, and the readings belong to whoever is admitted.
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -38,8 +45,13 @@ export interface SimulateOptions {
   password?: string | undefined;
   /** Per-bed credentials (from Admin → Monitors); every simulated bed of `ward` must have one. */
   credentials?: MonitorCredentialsFile['monitors'] | null | undefined;
+  /** Bed n (1-based) names patients[n-1] in its messages; beds past the list name nobody. */
+  patients?: readonly string[] | undefined;
   log: (line: string) => void;
 }
+
+/** A patient reference as message v1 takes it (src/main/vitals/payload.ts). */
+export const PATIENT_REF = /^(Patient\/[0-9a-f-]{36}|mrn:[A-Za-z0-9-]{1,32})$/;
 
 /** Reads and checks a credentials file as Admin → Monitors gives it. */
 export function readCredentialsFile(file: string): MonitorCredentialsFile {
@@ -147,7 +159,8 @@ export async function simulateWard(options: SimulateOptions): Promise<{ publishe
       const repeats = options.scenario === 'burst' ? 10 : 1;
       for (let r = 0; r < repeats; r++) {
         bed.seq += 1;
-        const message = { v: 1, deviceId: bed.deviceId, seq: bed.seq, ts: new Date().toISOString(), ...vitalsAt(bed, options.scenario, elapsedS, options.driftSeconds, random) };
+        const patient = options.patients?.[index];
+        const message = { v: 1, deviceId: bed.deviceId, seq: bed.seq, ...(patient ? { patient } : {}), ts: new Date().toISOString(), ...vitalsAt(bed, options.scenario, elapsedS, options.driftSeconds, random) };
         if (options.scenario === 'malformed' && bed.seq % 5 === 0) {
           malformed += 1;
           const kind = bed.seq % 4;

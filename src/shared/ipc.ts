@@ -163,6 +163,40 @@ export const MAP_KINDS = ['fa', 'md', 'ad', 'rd', 'v1', 'colour-fa', 'mask'] as 
 export type MapKind = (typeof MAP_KINDS)[number];
 const tuple3 = z.tuple([z.number(), z.number(), z.number()]);
 
+/** Who a DICOM header says a series is of (0010,0010/0020/0030/0040), in the record's shapes. */
+export const dicomPatientSchema = z.object({
+  /** Patient ID (0010,0020). */
+  id: z.string().nullable(),
+  /** Patient's Name as stored (Family^Given^…). */
+  name: z.string().nullable(),
+  familyName: z.string().nullable(),
+  givenName: z.string().nullable(),
+  /** YYYY-MM-DD */
+  birthDate: z.string().nullable(),
+  sex: sexSchema.nullable(),
+});
+export type DicomPatientView = z.infer<typeof dicomPatientSchema>;
+
+/** One field of the DICOM identity against a record: `missing` when either lacks it. */
+const agreementSchema = z.enum(['same', 'different', 'missing']);
+export const patientAgreementSchema = z.object({ mrn: agreementSchema, familyName: agreementSchema, givenName: agreementSchema, birthDate: agreementSchema, sex: agreementSchema });
+export type PatientAgreementView = z.infer<typeof patientAgreementSchema>;
+
+/**
+ * The DICOM identity against the local records (src/main/imaging/patient-match.ts): `exact` (MRN = Patient
+ * ID, nothing disagrees), `conflict` (MRN = Patient ID, but name or birth date disagrees), `candidates`
+ * (same normalised family name and birth date), `none`, `no-identity` (the files name nobody).
+ * A restricted record without break-glass: MRN only, and `agreement` null.
+ */
+export const patientMatchSchema = z.object({
+  kind: z.enum(['exact', 'conflict', 'candidates', 'none', 'no-identity']),
+  patient: patientSummarySchema.nullable(),
+  agreement: patientAgreementSchema.nullable(),
+  candidates: z.array(z.object({ patient: patientSummarySchema, agreement: patientAgreementSchema.nullable() })),
+  message: z.string(),
+});
+export type PatientMatchView = z.infer<typeof patientMatchSchema>;
+
 export const seriesSummaryViewSchema = z.object({
   seriesInstanceUid: z.string(),
   seriesNumber: z.number().int().nullable(),
@@ -174,6 +208,9 @@ export const seriesSummaryViewSchema = z.object({
   dims: tuple3,
   bvals: z.array(z.number()),
   isDiffusion: z.boolean(),
+  /** Null when the files name nobody. */
+  patient: dicomPatientSchema.nullable(),
+  match: patientMatchSchema,
 });
 export type SeriesSummaryView = z.infer<typeof seriesSummaryViewSchema>;
 
@@ -188,8 +225,34 @@ export const imagingJobSchema = z.object({
   studyId: z.string().nullable(),
   error: z.string().nullable(),
   startedAt: isoTime,
+  /** The record the study went to (null: none, flagged). */
+  patientId: z.string().nullable(),
+  /** What the reader must know about the result, e.g. no diffusion contrast. */
+  warnings: z.array(z.string()),
 });
 export type ImagingJob = z.infer<typeof imagingJobSchema>;
+
+/** Does the series carry diffusion contrast at all (src/main/imaging/contrast.ts)? */
+export const diffusionContrastSchema = z.object({
+  status: z.enum(['present', 'absent', 'partial', 'undetermined']),
+  /** 0-based volumes (b ≥ 200 s/mm²) whose mean signal drop inside the brain mask is under 5 %. */
+  flatVolumes: z.array(z.number().int()),
+  decisiveVolumes: z.number().int(),
+  attenuation: z.object({ min: z.number(), max: z.number() }).nullable(),
+  maxDifference: z.number().nullable(),
+  voxels: z.number().int(),
+  message: z.string().nullable(),
+});
+export type DiffusionContrastView = z.infer<typeof diffusionContrastSchema>;
+
+/** How a study came to its patient. `matched`: MRN = Patient ID; `override`: linked despite differences, with the reason. */
+export const patientLinkSchema = z.object({
+  decision: z.enum(['matched', 'confirmed', 'override', 'created', 'unlinked']),
+  differences: z.array(z.string()),
+  reason: z.string().nullable(),
+  by: z.string(),
+  at: isoTime,
+});
 
 export const studySchema = z.object({
   id: idSchema,
@@ -206,7 +269,18 @@ export const studySchema = z.object({
   bvals: z.array(z.number()),
   masked: z.boolean(),
   fitSeconds: z.number(),
-  summary: z.object({ maskedVoxels: z.number().int(), meanFa: z.number(), meanMd: z.number() }),
+  /** `maskedVoxels`: voxels in the brain mask, null for an unmasked fit; `fittedVoxels`: voxels fitted. */
+  summary: z.object({ maskedVoxels: z.number().int().nullable(), fittedVoxels: z.number().int(), meanFa: z.number(), meanMd: z.number() }),
+  /** The local record (null: the study belongs to no patient yet, flagged). */
+  patient: z.object({ mrn: z.string(), name: z.string() }).nullable(),
+  /** Who the DICOM header says the study is of; null for NIfTI or when it names nobody. */
+  dicomPatient: dicomPatientSchema.nullable(),
+  /** Null for studies imported before the decision was recorded. */
+  patientLink: patientLinkSchema.nullable(),
+  /** Null for studies imported before the check. */
+  diffusionContrast: diffusionContrastSchema.nullable(),
+  /** What the reader must know before trusting the maps. */
+  warnings: z.array(z.string()),
 });
 export type Study = z.infer<typeof studySchema>;
 
@@ -224,7 +298,15 @@ export const volumeDataSchema = z.object({
 });
 export type VolumeData = z.infer<typeof volumeDataSchema>;
 
-const pathSchema = z.string().trim().min(1, 'required').max(4096);
+/** A file or folder on this workstation, as an absolute path (a relative one would resolve against the server's working folder). */
+const pathSchema = z
+  .string()
+  .trim()
+  .min(1, 'required')
+  .max(4096)
+  .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(p), 'paths must be absolute');
+/** Why a study goes to a record that differs from its DICOM identity (audited). */
+const overrideSchema = z.string().trim().min(10, 'say why in at least 10 characters').max(500);
 
 const vitalsSchema = z.object({
   ts: isoTime,
@@ -252,6 +334,53 @@ export const news2ViewSchema = z.object({
 export const spo2ScaleSchema = z.union([z.literal(1), z.literal(2)]);
 export type Spo2Scale = z.infer<typeof spo2ScaleSchema>;
 
+/** A ward bed as `<ward>/<bed>` (the MQTT topic's segments). */
+export const bedKeySchema = z.string().regex(/^[A-Za-z0-9_-]{1,32}\/[A-Za-z0-9_-]{1,32}$/, 'a bed as <ward>/<bed>');
+
+/**
+ * The patient admitted to a bed, as the board shows it. `name` is null for a restricted record unless
+ * the viewer holds break-glass (the MRN is shown, as in every list).
+ */
+export const bedOccupantSchema = z.object({
+  admissionId: idSchema,
+  patientId: idSchema,
+  mrn: z.string(),
+  name: z.string().nullable(),
+  restricted: z.boolean(),
+  synthetic: z.boolean(),
+  /** When the stay in this bed began, and who recorded it. */
+  since: isoTime,
+  by: z.string(),
+});
+export type BedOccupantView = z.infer<typeof bedOccupantSchema>;
+
+/**
+ * One stay of a patient in one bed (ADT). A transfer ends the stay (`endKind` 'transfer') and starts
+ * one in the new bed, in the same FHIR Encounter; a discharge ends it. `name` as in bedOccupantSchema.
+ */
+export const admissionViewSchema = z.object({
+  id: idSchema,
+  patientId: idSchema,
+  mrn: z.string(),
+  name: z.string().nullable(),
+  restricted: z.boolean(),
+  synthetic: z.boolean(),
+  bedKey: z.string(),
+  ward: z.string(),
+  bed: z.string(),
+  admittedAt: isoTime,
+  admittedBy: z.string(),
+  /** Why the patient came to this bed (admission or transfer note). */
+  reason: z.string().nullable(),
+  /** Null while the patient is in this bed. */
+  dischargedAt: isoTime.nullable(),
+  dischargedBy: z.string().nullable(),
+  endKind: z.enum(['transfer', 'discharge']).nullable(),
+  endReason: z.string().nullable(),
+  encounterId: idSchema,
+});
+export type AdmissionView = z.infer<typeof admissionViewSchema>;
+
 export const bedViewSchema = z.object({
   /** `<ward>/<bed>` as in the MQTT topic. */
   key: z.string(),
@@ -268,6 +397,8 @@ export const bedViewSchema = z.object({
   spo2Scale: spo2ScaleSchema,
   /** Who set scale 2 for this patient, when and why; null on scale 1. */
   spo2ScaleSetBy: z.object({ by: z.string(), reason: z.string(), at: isoTime }).nullable(),
+  /** The patient admitted to the bed now (ADT), or null: then `patientRef` is the one a monitor named, if any. */
+  admission: bedOccupantSchema.nullable(),
 });
 export type BedView = z.infer<typeof bedViewSchema>;
 
@@ -284,6 +415,8 @@ export const alarmViewSchema = z.object({
   acknowledged: z.object({ by: z.string(), reason: z.string(), at: isoTime }).nullable(),
   pausedUntil: isoTime.nullable(),
   escalationLevel: z.number().int(),
+  /** How severe the condition is now; null while absent. Lower than `priority` when the alarm latched a higher one. */
+  currentSeverity: z.enum(['high', 'medium', 'low']).nullable(),
 });
 export type AlarmView = z.infer<typeof alarmViewSchema>;
 
@@ -332,6 +465,26 @@ export const monitorCredentialsFileSchema = z.object({
 export type MonitorCredentialsFile = z.infer<typeof monitorCredentialsFileSchema>;
 
 const empty = z.strictObject({});
+/** An optional note with an admission, transfer or discharge (why, from where, to where). */
+const adtNoteSchema = z.string().trim().max(300, 'at most 300 characters');
+
+const newPatientSchema = z.strictObject({
+  givenName: displayNameSchema,
+  familyName: displayNameSchema,
+  birthDate: birthDateSchema,
+  sex: sexSchema,
+  mrn: z.string().trim().min(1).max(32).regex(/^[A-Za-z0-9-]+$/, 'letters, digits and hyphen only').optional(),
+  restricted: z.boolean().default(false),
+});
+/** A patient registered by the radiologist from a study's DICOM identity (as edited): never restricted. */
+const patientFromStudySchema = newPatientSchema.omit({ restricted: true });
+/** Exactly one patient decision (see src/main/imaging/patient-match.ts); `override` only with a record. */
+function onePatientDecision(r: { patientId?: unknown; createPatient?: unknown; unlinked?: unknown; override?: unknown }, ctx: z.RefinementCtx, required: boolean): void {
+  const given = [r.patientId, r.createPatient, r.unlinked].filter((v) => v !== undefined).length;
+  if (given > 1) ctx.addIssue({ code: 'custom', message: 'give one of patientId, createPatient or unlinked' });
+  if (required && given === 0) ctx.addIssue({ code: 'custom', message: 'give patientId or createPatient' });
+  if (r.override !== undefined && r.patientId === undefined && r.createPatient === undefined) ctx.addIssue({ code: 'custom', path: ['override'], message: 'only with patientId or createPatient' });
+}
 const ok = z.object({ ok: z.literal(true) });
 
 // ---------------------------------------------------------------------------------------------
@@ -440,14 +593,7 @@ export const channels = {
     audit: 'patient.read',
   }),
   'patients.create': channel({
-    request: z.strictObject({
-      givenName: displayNameSchema,
-      familyName: displayNameSchema,
-      birthDate: birthDateSchema,
-      sex: sexSchema,
-      mrn: z.string().trim().min(1).max(32).regex(/^[A-Za-z0-9-]+$/, 'letters, digits and hyphen only').optional(),
-      restricted: z.boolean().default(false),
-    }),
+    request: newPatientSchema,
     response: patientSchema,
     permission: 'patients:write',
     audit: 'patient.create',
@@ -501,7 +647,11 @@ export const channels = {
   }),
   'imaging.scan': channel({
     request: z.strictObject({ path: pathSchema }),
-    response: z.object({ series: z.array(seriesSummaryViewSchema), nifti: z.array(z.object({ file: z.string(), bval: z.string().nullable(), bvec: z.string().nullable() })) }),
+    response: z.object({
+      series: z.array(seriesSummaryViewSchema),
+      /** `problem`: why the file cannot be imported (not NIfTI-1, not 4-D, …); null when it can. */
+      nifti: z.array(z.object({ file: z.string(), bval: z.string().nullable(), bvec: z.string().nullable(), problem: z.string().nullable() })),
+    }),
     permission: 'imaging:write',
     audit: 'imaging.scan',
   }),
@@ -512,19 +662,36 @@ export const channels = {
       bval: pathSchema.optional(),
       bvec: pathSchema.optional(),
       mask: z.boolean().default(true),
+      /** The patient the radiologist confirmed. */
       patientId: idSchema.optional(),
-    }),
+      /** Register the patient from the DICOM identity (as edited), in the transaction of the study (patients:create-from-study). */
+      createPatient: patientFromStudySchema.optional(),
+      /** No patient: the study is flagged until linked (imaging.linkPatient). */
+      unlinked: z.literal(true).optional(),
+      /** Why the study goes to a record that differs from the DICOM identity. */
+      override: overrideSchema.optional(),
+    }).superRefine((r, ctx) => onePatientDecision(r, ctx, false)),
     response: imagingJobSchema,
     permission: 'imaging:write',
     audit: 'imaging.import-start',
   }),
   'imaging.jobs': channel({ request: empty, response: z.object({ jobs: z.array(imagingJobSchema) }), permission: 'imaging:write', audit: null }),
   'imaging.studies': channel({
-    request: empty,
+    /** `patientId`: that patient's studies only (the record's imaging section). */
+    request: z.strictObject({ patientId: idSchema.optional() }),
     /** `restrictedHidden`: studies of restricted patients left out because no break-glass grant is active. */
     response: z.object({ studies: z.array(studySchema), restrictedHidden: z.number().int() }),
     permission: 'imaging:read',
     audit: 'imaging.list',
+  }),
+  /** Links a study imported without a patient to one (an existing record, or one registered from its DICOM identity). */
+  'imaging.linkPatient': channel({
+    request: z
+      .strictObject({ studyId: idSchema, patientId: idSchema.optional(), createPatient: patientFromStudySchema.optional(), override: overrideSchema.optional() })
+      .superRefine((r, ctx) => onePatientDecision(r, ctx, true)),
+    response: studySchema,
+    permission: 'imaging:write',
+    audit: 'imaging.link-patient',
   }),
   'imaging.volume': channel({
     request: z.strictObject({ studyId: idSchema, volume: z.union([z.enum(MAP_KINDS), z.strictObject({ dwi: z.number().int().min(0).max(4095) })]) }),
@@ -583,6 +750,63 @@ export const channels = {
     }),
     permission: 'vitals:read',
     audit: 'alarm.log-read',
+  }),
+  /**
+   * ADT (src/main/adt/): admit a patient to a bed, transfer them to another, discharge them; nurses and
+   * physicians. Each in one transaction with its audit entry and the FHIR Encounter (and the bed's
+   * Location) in the outbox. From the admission on, the bed's readings are the patient's. At most one
+   * open stay per bed and per patient: anything else is a conflict, and nothing is written.
+   * `admissionId`: the stay the caller saw; refused (conflict) when it is no longer the patient's current one.
+   */
+  'adt.admit': channel({
+    request: z.strictObject({ patientId: idSchema, bedKey: bedKeySchema, reason: adtNoteSchema.optional() }),
+    response: admissionViewSchema,
+    permission: 'adt:write',
+    audit: 'adt.admit',
+  }),
+  'adt.transfer': channel({
+    request: z.strictObject({ patientId: idSchema, toBedKey: bedKeySchema, admissionId: idSchema.optional(), reason: adtNoteSchema.optional() }),
+    /** The stay that ended and the one that began. */
+    response: z.object({ from: admissionViewSchema, to: admissionViewSchema }),
+    permission: 'adt:write',
+    audit: 'adt.transfer',
+  }),
+  'adt.discharge': channel({
+    request: z.strictObject({ patientId: idSchema, admissionId: idSchema.optional(), reason: adtNoteSchema.optional() }),
+    response: admissionViewSchema,
+    permission: 'adt:write',
+    audit: 'adt.discharge',
+  }),
+  /** Who is in which bed now: one ward, or every ward. Names as on the board. */
+  'adt.current': channel({
+    request: z.strictObject({ ward: topicSegmentSchema.optional() }),
+    response: z.object({ admissions: z.array(admissionViewSchema) }),
+    permission: 'vitals:read',
+    audit: 'adt.list',
+  }),
+  /** A patient's stays in beds, newest first (the patient's record; a restricted one needs break-glass). */
+  'adt.history': channel({
+    request: z.strictObject({ patientId: idSchema }),
+    response: z.object({ patientId: idSchema, current: admissionViewSchema.nullable(), admissions: z.array(admissionViewSchema) }),
+    permission: 'vitals:read',
+    audit: 'adt.read',
+  }),
+  /**
+   * A patient's vitals of the last `hours`, across beds: one point per bed and minute (the minute's latest
+   * reading) with its NEWS2 on the patient's scale. `conflicts`: readings of that minute whose monitor
+   * named someone else. A restricted patient's needs break-glass.
+   */
+  'patients.vitals': channel({
+    request: z.strictObject({ patientId: idSchema, hours: z.number().int().min(1).max(72).default(6) }),
+    response: z.object({
+      patientId: idSchema,
+      patientRefs: z.array(z.string()),
+      since: isoTime,
+      minutes: z.array(vitalsSchema.extend({ minute: z.string(), bedKey: z.string(), news2: z.number().int().nullable(), readings: z.number().int(), conflicts: z.number().int() })),
+      truncated: z.boolean(),
+    }),
+    permission: 'vitals:read',
+    audit: 'vitals.read',
   }),
   'ward.board': channel({ request: empty, response: wardBoardSchema, permission: 'vitals:read', audit: 'vitals.read' }),
   'ward.bedHistory': channel({

@@ -20,12 +20,20 @@ export const ROLE_LABELS: Record<Role, string> = {
 export const PERMISSIONS = [
   'patients:read',
   'patients:write',
+  /**
+   * Register a patient from an imported study's DICOM identity, on confirmation, in the transaction of
+   * the study (imaging.import / imaging.linkPatient with createPatient): narrower than patients:write,
+   * which also edits records and registers anyone.
+   */
+  'patients:create-from-study',
   'imaging:read',
   'imaging:write',
   'vitals:read',
   'alarms:acknowledge',
   /** Per-patient monitoring settings, e.g. the NEWS2 SpO2 scale: a decision of the responsible clinician (RCP). */
   'vitals:configure',
+  /** Admit, transfer and discharge patients (ADT): who is in which bed, so whose readings they are. */
+  'adt:write',
   'schedule:read',
   'schedule:write',
   'sync:read',
@@ -46,7 +54,7 @@ export type ChannelPermission = Permission | 'public' | 'session' | 'active-sess
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: ['users:manage', 'audit:read', 'sync:read'],
-  radiologist: ['patients:read', 'imaging:read', 'imaging:write', 'breakglass:invoke'],
+  radiologist: ['patients:read', 'patients:create-from-study', 'imaging:read', 'imaging:write', 'breakglass:invoke'],
   physician: [
     'patients:read',
     'patients:write',
@@ -54,11 +62,12 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'vitals:read',
     'alarms:acknowledge',
     'vitals:configure',
+    'adt:write',
     'schedule:read',
     'schedule:write',
     'breakglass:invoke',
   ],
-  nurse: ['patients:read', 'vitals:read', 'alarms:acknowledge', 'schedule:read', 'breakglass:invoke'],
+  nurse: ['patients:read', 'vitals:read', 'alarms:acknowledge', 'adt:write', 'schedule:read', 'breakglass:invoke'],
   receptionist: ['patients:read', 'patients:write', 'schedule:read', 'schedule:write'],
 };
 

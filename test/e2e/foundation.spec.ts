@@ -96,6 +96,15 @@ test('the administrator signs in, sees admin areas only, and the audit chain ver
   await page.getByRole('button', { name: 'Verify chain' }).click();
   await expect(page.getByTestId('audit-verify-result')).toContainText(/Chain intact — \d+ entries/);
   await expect(page.getByTestId('audit-table')).toContainText('auth.sign-in');
+  // The list reloads after each verification: the verification's own entry is on top.
+  const verifications = await page.getByTestId('audit-row').filter({ hasText: 'audit.verify' }).count();
+  await page.getByRole('button', { name: 'Verify chain' }).click();
+  await expect(page.getByTestId('audit-row').filter({ hasText: 'audit.verify' })).toHaveCount(verifications + 1);
+  await expect(page.getByTestId('audit-row').first()).toContainText('audit.verify');
+  // The action filter finds a part of a name.
+  await page.getByLabel('Action').fill('sign');
+  await expect(page.getByTestId('audit-row').first()).toContainText('auth.sign-in');
+  await page.getByLabel('Action').fill('');
   await shot(page, '04-admin-audit-verified');
   await signOut(page);
 });
@@ -107,6 +116,9 @@ test('a nurse signs in to a role-aware home', async ({ page }) => {
   for (const area of ['ward', 'schedule', 'patients']) await expect(nav.getByTestId(`nav-${area}`)).toBeVisible();
   for (const area of ['viewer', 'admin', 'sync']) await expect(nav.getByTestId(`nav-${area}`)).toHaveCount(0);
   await expect(page.getByTestId('current-user')).toContainText('Nurse Nia Demo');
+  // The cards say what works today and mark what does not exist yet.
+  await expect(page.getByTestId('home-card-schedule')).toContainText('Coming: appointments');
+  await expect(page.getByTestId('home-card-ward')).not.toContainText('Coming');
   await shot(page, 'home-signed-in');
 });
 

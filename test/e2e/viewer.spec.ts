@@ -1,9 +1,12 @@
 /**
  * The radiologist's DTI viewer, in Debian's Chromium (WebGL through SwiftShader) against the headless
- * host: import a real GE diffusion series from the import roots with a live progress bar, read the b0
- * with the FA overlay, scroll slices, change window/level, zoom/pan/reset, colour FA on a real Siemens
- * series; a physician reads without importing; without WebGL the viewer falls back to CPU rendering.
- * Screenshots per step under test-results/screens/viewer-*.png.
+ * host: import a real GE diffusion series from the import roots with a live progress bar, registering
+ * its patient from the DICOM data at the confirmation step (the series has no diffusion contrast: the
+ * import and the viewer say so), read the b0 with the FA overlay, scroll slices, change window/level,
+ * zoom/pan/reset, colour FA on a real Siemens series imported without a patient (flagged); a physician
+ * reads without importing; a second GE series matches the registered patient exactly, the radiologist
+ * confirms and the study shows in the patient's record; without WebGL the viewer falls back to CPU
+ * rendering. Screenshots per step under test-results/screens/viewer-*.png.
  *
  * Self-sufficient: sets the workstation up if needed and creates its own accounts (support.ts).
  * Needs the host to allow importing from ../shared/data (NEUROWARD_IMPORT_ROOTS in playwright.config.ts).
@@ -75,9 +78,17 @@ async function openStudy(page: Page, description: string | RegExp): Promise<void
   await expect.poll(async () => (await viewportPixels(page)).lit, { timeout: 30_000 }).toBeGreaterThan(0.02);
 }
 
-async function importSeries(page: Page, series: string | RegExp): Promise<void> {
+/**
+ * Chooses the series, answers the patient step (`patient`: a radio of the decision, e.g. "Import without a
+ * patient"; null: keep what the step chose, e.g. an exact match), and starts the import.
+ */
+async function importSeries(page: Page, series: string | RegExp, patient: string | RegExp | null, fill?: () => Promise<void>): Promise<void> {
   await expect(page.getByTestId('scan-results')).toBeVisible({ timeout: 30_000 });
   await page.getByTestId('scan-results').getByLabel(series).first().check();
+  const decision = page.getByTestId('patient-decision');
+  await expect(decision).toBeVisible();
+  if (patient !== null) await decision.getByLabel(patient).check();
+  await fill?.();
   await page.getByRole('button', { name: 'Import' }).click();
   const progress = page.getByTestId('import-progress');
   await expect(progress).toBeVisible();
@@ -91,7 +102,7 @@ async function openSiemensStudy(page: Page): Promise<void> {
   if (!(await list.getByRole('button', { name: /DWI_SagAPmosaic/ }).count())) {
     await page.getByLabel('Folder path').fill(`${DATA}/dwi-siemens-mosaic`);
     await page.getByRole('button', { name: 'Scan' }).click();
-    await importSeries(page, /DWI_SagAPmosaic/);
+    await importSeries(page, /DWI_SagAPmosaic/, /Import without a patient/);
     await expect(page.getByTestId('import-progress')).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
   }
   await openStudy(page, /DWI_SagAPmosaic/);
@@ -123,11 +134,29 @@ test.describe('with WebGL', () => {
     await expect(results).toContainText('1000 ×6');
     await shot(page, 'viewer-01-scan');
 
-    await importSeries(page, /Ax DWI TENSOR R2/);
+    // The confirmation step: the identity in the files, no local record like it: register the patient from it.
+    await results.getByLabel(/Ax DWI TENSOR R2/).first().check();
+    const decision = page.getByTestId('patient-decision');
+    await expect(decision.getByTestId('dicom-identity')).toContainText('Patient ID dicom');
+    await expect(decision.getByTestId('patient-match').locator('[data-kind]')).toHaveAttribute('data-kind', 'none');
+    await expect(page.getByRole('button', { name: 'Import' })).toBeDisabled();
+    await importSeries(page, /Ax DWI TENSOR R2/, 'Register a new patient from the DICOM data', async () => {
+      const form = page.getByTestId('new-patient-from-dicom');
+      await expect(form.getByLabel('Family name')).toHaveValue('Dicom');
+      await expect(form.getByLabel('MRN')).toHaveValue('dicom');
+      await form.getByLabel('Given name').fill('Test');
+      await form.getByLabel('Birth date').fill('1980-01-01');
+      await form.getByLabel('Sex').selectOption({ label: 'Unknown' });
+    });
     await shot(page, 'viewer-02-import-progress');
     const progress = page.getByTestId('import-progress');
     await expect(progress).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
     await expect(progress).toContainText('Imported');
+    await expect(progress).toContainText('for Test Dicom (MRN dicom)');
+    // Its diffusion-weighted volumes are copies of its b0: said on import and in the viewer.
+    await expect(page.getByTestId('import-warnings')).toContainText('No diffusion contrast');
+    await expect(page.getByTestId('study-warnings')).toContainText('No diffusion contrast', { timeout: 30_000 });
+    await expect(page.getByTestId('study-patient')).toContainText('Test Dicom');
 
     // The finished import opens itself: b0 with the FA overlay and its legend.
     await expect(page.getByRole('heading', { name: 'Ax DWI TENSOR R2' })).toBeVisible({ timeout: 30_000 });
@@ -217,9 +246,14 @@ test.describe('with WebGL', () => {
     await page.getByLabel('Folder path').fill(`${DATA}/dwi-siemens-mosaic`);
     await page.getByRole('button', { name: 'Scan' }).click();
     await expect(page.getByTestId('scan-results')).toContainText('SIEMENS');
-    await importSeries(page, /DWI_SagAPmosaic/);
+    await importSeries(page, /DWI_SagAPmosaic/, /Import without a patient/);
     await expect(page.getByTestId('import-progress')).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
     await expect(page.getByRole('heading', { name: 'DWI_SagAPmosaic' })).toBeVisible({ timeout: 30_000 });
+    // Stored without a patient: flagged in the list and in the viewer; real contrast: no warning.
+    await expect(page.getByTestId('no-patient-notice')).toContainText('belongs to no patient');
+    await expect(page.getByTestId('studies-list').getByRole('button', { name: /DWI_SagAPmosaic/ }).first()).toContainText('No patient');
+    await expect(page.getByTestId('import-warnings')).toHaveCount(0);
+    await expect(page.getByTestId('study-warnings')).toHaveCount(0);
     await expect.poll(async () => (await viewportPixels(page)).coloured, { timeout: 30_000 }).toBeGreaterThan(0.05);
     await shot(page, 'viewer-08-fa-siemens');
 
@@ -245,6 +279,42 @@ test.describe('with WebGL', () => {
     await openStudy(page, /DWI_SagAPmosaic/);
     await expect(page.getByTestId('overlay-legend')).toBeVisible();
     await shot(page, 'viewer-11-physician');
+  });
+
+  test('a second GE series matches the registered patient: the radiologist confirms, the study is in the record', async ({ page }) => {
+    await signInAs(page, RADIOLOGIST);
+    await openViewer(page);
+    await page.getByLabel('Folder path').fill(`${DATA}/dwi-ge/In/02_Ax_DWI_TENSOR_R3`);
+    await page.getByRole('button', { name: 'Scan' }).click();
+    await expect(page.getByTestId('scan-results')).toContainText('Ax DWI TENSOR R3', { timeout: 30_000 });
+    const decision = page.getByTestId('patient-decision');
+    await expect(decision.getByTestId('dicom-identity')).toContainText('Patient ID dicom');
+    const match = decision.getByTestId('patient-match');
+    await expect(match.locator('[data-kind]')).toHaveAttribute('data-kind', 'exact');
+    await expect(match).toContainText('Patient ID dicom is the MRN of Test Dicom (MRN dicom)');
+    const confirm = decision.getByLabel(/Link to Test Dicom \(MRN dicom\)/);
+    await expect(confirm).toBeChecked();
+    await expect(decision).toContainText('✓ MRN');
+    await shot(page, 'viewer-14-match-confirmation');
+    await importSeries(page, /Ax DWI TENSOR R3/, null);
+    const progress = page.getByTestId('import-progress');
+    await expect(progress).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+    await expect(progress).toContainText('for Test Dicom (MRN dicom)');
+    await expect(page.getByRole('heading', { name: 'Ax DWI TENSOR R3' })).toBeVisible({ timeout: 30_000 });
+
+    // The study's patient line opens the record, which lists the patient's studies.
+    await page.getByTestId('study-patient').getByRole('link', { name: /Test Dicom/ }).click();
+    const record = page.getByTestId('patient-detail');
+    await expect(record.getByRole('heading', { name: 'DICOM, Test' })).toBeVisible();
+    const studies = record.getByTestId('patient-studies');
+    await expect(studies.getByTestId('patient-study')).toHaveCount(2);
+    await expect(studies).toContainText('Ax DWI TENSOR R3');
+    await expect(studies).toContainText('Ax DWI TENSOR R2');
+    await expect(studies).toContainText('No diffusion contrast');
+    await shot(page, 'viewer-13-study-matched');
+    // Back to the viewer from the record.
+    await studies.getByRole('link', { name: 'Ax DWI TENSOR R3' }).click();
+    await expect(page.getByRole('heading', { name: 'Ax DWI TENSOR R3' })).toBeVisible({ timeout: 30_000 });
   });
 });
 

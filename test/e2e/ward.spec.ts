@@ -12,6 +12,9 @@
  *     p50/p95 printed — a figure for the report, not a pass/fail;
  *  3. a physician puts a patient with SpO2 88 % on air on NEWS2 SpO2 scale 2 from the bed view, with a
  *     reason and a confirmation: the score drops by 3 and the tile shows a "Scale 2" badge.
+ *  4. a nurse admits a synthetic patient (Greta Fixture) to a bed from the bed view (search, note,
+ *     confirm): the tile shows the name and MRN, the patient's record the bed, the stay and the bed's
+ *     readings since the admission; the nurse discharges her again.
  *
  * Screenshots under test-results/screens/ward-*.png. Self-sufficient: sets the workstation up if
  * needed and creates its own nurse account (support.ts). The broker URL comes from
@@ -189,6 +192,22 @@ test('a deteriorating patient raises a high alarm that sounds; the nurse acknowl
   // High first: the list starts with a high-priority row.
   await expect(page.getByTestId('alarm-list').getByTestId('alarm-row').first()).toHaveAttribute('data-priority', 'high');
   await shot(page, 'ward-03-high-alarm');
+
+  // Screens that say what is true: both counters from one definition, the link apart from the data,
+  // a latched priority never shown bare beside a lower score, and no status label cut off at 1280×800.
+  const panelCount = (await page.getByTestId('alarm-panel-count').innerText()).match(/^(\d+) unacknowledged · (\d+) active$/);
+  const toolbarCount = (await page.getByTestId('ward-alarm-count').innerText()).match(/^(\d+) unacknowledged \((\d+) high\)/);
+  expect(panelCount && toolbarCount, 'both counters shown').toBeTruthy();
+  expect(toolbarCount![1]).toBe(panelCount![1]);
+  await expect(page.getByTestId('link-status')).toHaveText('Broker connected');
+  await expect(page.getByTestId('data-status')).toContainText(/beds reporting/);
+  for (const label of await page.getByTestId('alarm-priority').allInnerTexts()) expect(label).toMatch(/^(high|medium|low|latched (high|medium|low) · (now (medium|low)|condition over))$/i);
+  for (const tile of await page.locator('[data-testid="bed-tile"][data-bed^="E2E/"]').all()) {
+    const box = await tile.boundingBox();
+    const status = await tile.locator('.bed-tile__status > *').first().boundingBox();
+    expect(box && status, 'tile and its status label are laid out').toBeTruthy();
+    expect(status!.y + status!.height, `status label of ${await tile.getAttribute('data-bed')} inside its tile`).toBeLessThanOrEqual(box!.y + box!.height - 4);
+  }
 
   // The bed view: an hour of history as charts.
   const bedKey = await highRow.getAttribute('data-bed');
@@ -370,6 +389,92 @@ test('a physician sets NEWS2 SpO2 scale 2 for a patient in the bed view; the til
     await expect(badge).toHaveText('Scale 2');
     await expect(badge).toHaveAttribute('title', /set by Dr Pia Ward .*Hypercapnic respiratory failure/);
     await shot(page, 'ward-13-spo2-scale-badge');
+    expect(await cspViolations(page)).toEqual([]);
+  } finally {
+    clearInterval(timer);
+    await client.endAsync();
+  }
+});
+
+test('a nurse admits a synthetic patient to a bed from the bed view; the tile shows the name, the record the bed and vitals', async ({ page }) => {
+  test.setTimeout(120_000);
+  await recordCspViolations(page);
+  const { credentials } = await provisionMonitors(page, 'ADM', '1');
+  await signInAs(page, NURSE);
+  await openWard(page);
+  const broker = await brokerUrl(page);
+  // A monitor at bed ADM/1 that names nobody (the readings belong to whoever is admitted).
+  const run = Date.now().toString(36);
+  const monitor = credentials.monitors[0]!;
+  const client = await mqtt.connectAsync(broker, { clientId: `e2e-adt-${run}`, clean: true, username: monitor.username, password: monitor.password });
+  let seq = 1;
+  const publish = () =>
+    client.publishAsync(
+      'ward/ADM/bed/1/vitals',
+      JSON.stringify({ v: 1, deviceId: `e2e-adt-${run}`, seq: seq++, ts: new Date().toISOString(), hr: 78, spo2: 97, rr: 15, tempC: 37.0, sbp: 126, dbp: 78, acvpu: 'A', o2: false }),
+      { qos: 1 },
+    );
+  const timer = setInterval(() => void publish().catch(() => undefined), 1000);
+  try {
+    // The demo ward's synthetic patients are in beds 4A/1…6 from setup.
+    await expect(page.locator('[data-testid="bed-tile"][data-bed="4A/1"] [data-testid="bed-tile-patient"]')).toContainText('Ada Synthetica');
+    const tile = page.locator('[data-testid="bed-tile"][data-bed="ADM/1"]');
+    await expect(tile).toBeVisible({ timeout: 30_000 });
+    await expect(tile.getByTestId('bed-tile-patient')).toHaveText('No patient admitted');
+    await tile.click();
+
+    const panel = page.getByTestId('admission-panel');
+    await expect(panel).toHaveAttribute('data-admitted', 'false');
+    await panel.getByRole('button', { name: 'Admit a patient…' }).click();
+    const dialog = page.getByTestId('admit-dialog');
+    await expect(dialog).toBeVisible();
+    await dialog.getByLabel('Find the patient').fill('Fixture');
+    const result = dialog.getByTestId('admit-result').filter({ hasText: 'Greta Fixture' });
+    await expect(result).toBeEnabled();
+    await result.click();
+    await dialog.getByLabel('Note (optional)').fill('From the emergency department');
+    await dialog.getByTestId('admit-review').click();
+    await expect(dialog.getByTestId('admit-confirm')).toContainText('Greta Fixture');
+    await dialog.getByRole('button', { name: 'Confirm admission' }).click();
+    await expect(dialog).toBeHidden();
+    await expect(panel).toHaveAttribute('data-admitted', 'true');
+    await expect(panel.getByTestId('admission-patient')).toHaveText('Greta Fixture');
+    await expect(panel).toContainText(NURSE.displayName);
+
+    await page.getByRole('link', { name: '← Board' }).click();
+    await expect(tile.getByTestId('bed-tile-patient')).toContainText(/Greta Fixture · SYN-/);
+    await expect(tile).toHaveAttribute('data-patient-id', /[0-9a-f-]{36}/);
+    await shot(page, 'ward-13-admitted-bed');
+
+    // The patient's record: the current bed and the readings of the bed since the admission.
+    await tile.click();
+    await panel.getByRole('link', { name: 'Open record' }).click();
+    const ward = page.getByTestId('patient-ward');
+    await expect(page.getByTestId('patient-detail')).toContainText(/FIXTURE, Greta/);
+    await expect(ward.getByTestId('patient-current-bed')).toHaveAttribute('data-bed', 'ADM/1');
+    await expect(ward.getByTestId('patient-stays')).toHaveAttribute('data-stays', '1');
+    await expect
+      .poll(
+        async () => {
+          await ward.getByRole('button', { name: 'Reload' }).click();
+          return Number(await ward.getByTestId('patient-vitals').getAttribute('data-minutes'));
+        },
+        { timeout: 20_000, intervals: [1_500] },
+      )
+      .toBeGreaterThan(0);
+    await shot(page, 'ward-14-patient-record');
+
+    // Discharge from the bed view: the tile says so again.
+    await ward.getByRole('link', { name: 'ADM · 1' }).click();
+    await expect(panel).toHaveAttribute('data-admitted', 'true');
+    await panel.getByRole('button', { name: 'Discharge…' }).click();
+    const discharge = page.getByTestId('discharge-dialog');
+    await discharge.getByLabel('Note (optional)').fill('Home');
+    await discharge.getByRole('button', { name: 'Confirm discharge' }).click();
+    await expect(discharge).toBeHidden();
+    await expect(panel).toHaveAttribute('data-admitted', 'false');
+    await page.getByRole('link', { name: '← Board' }).click();
+    await expect(tile.getByTestId('bed-tile-patient')).toHaveText('No patient admitted');
     expect(await cspViolations(page)).toEqual([]);
   } finally {
     clearInterval(timer);

@@ -94,6 +94,13 @@ describe('neuroward audit verify with the sqlcipher shell', () => {
     for (const event of events) expect(event).toMatchObject({ resourceType: 'AuditEvent', outcome: expect.stringMatching(/^(0|4|8)$/) });
   });
 
+  it('takes NEUROWARD_STORE_PASSPHRASE alone as the choice of source (no NEUROWARD_PASSPHRASE_SOURCE needed)', () => {
+    const { NEUROWARD_PASSPHRASE_SOURCE: _source, ...rest } = env();
+    const result = spawnSync(process.execPath, [CLI, 'audit', 'verify', '--json'], { env: rest, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(result.stderr).not.toContain('set NEUROWARD_STORE_PASSPHRASE');
+    expect(result.stdout).toContain('"entries"');
+  });
+
   it('explains a locked store without a terminal, and bad usage, with exit code 2', () => {
     const locked = spawnSync(process.execPath, [CLI, 'audit', 'verify'], { env: { ...process.env, NEUROWARD_DATA_DIR: dataDir, NEUROWARD_STORE_PASSPHRASE: '' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(locked.status).toBe(2);

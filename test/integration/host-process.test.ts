@@ -17,13 +17,12 @@ let stdout = '';
 let dataDir: string;
 let launch: LaunchInfo;
 
-beforeAll(async () => {
-  dataDir = path.join(tempDir('nw-host-'), 'data');
-  // A data dir someone else made readable: the host must tighten it.
-  mkdirSync(dataDir, { mode: 0o755 });
+/** Starts `node dist/main/headless.js` on the data dir; resolves once it printed the address to open. */
+async function startHost(extraEnv: Record<string, string> = {}): Promise<void> {
+  stdout = '';
   const port = await freePort();
   child = spawn(process.execPath, ['dist/main/headless.js', '--port', String(port)], {
-    env: { ...process.env, NEUROWARD_DATA_DIR: dataDir, NEUROWARD_DEMO: 'true', NEUROWARD_MQTT_PORT: '0', NEUROWARD_HOST: 'headless' },
+    env: { ...process.env, NEUROWARD_DATA_DIR: dataDir, NEUROWARD_DEMO: 'true', NEUROWARD_MQTT_PORT: '0', NEUROWARD_HOST: 'headless', NEUROWARD_IMPORT_ROOTS: '/srv/scans:/media', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -34,6 +33,13 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 50));
   }
   launch = readLaunchFile(dataDir);
+}
+
+beforeAll(async () => {
+  dataDir = path.join(tempDir('nw-host-'), 'data');
+  // A data dir someone else made readable: the host must tighten it.
+  mkdirSync(dataDir, { mode: 0o755 });
+  await startHost();
 }, 40_000);
 afterAll(async () => {
   if (child && child.exitCode === null) {
@@ -89,4 +95,17 @@ describe('the host process', () => {
     await exited;
     expect(() => statSync(launchFilePath(dataDir))).toThrow();
   });
+
+  it('on a restart after setup: no "demo data will be loaded" line, the import roots named, the broker announced once', async () => {
+    expect(stdout).toContain('neuroward: demo: synthetic demo data will be loaded at first-run setup');
+    // The passphrase variable alone opens the store (no NEUROWARD_PASSPHRASE_SOURCE needed).
+    await startHost({ NEUROWARD_STORE_PASSPHRASE: STORE_PASSPHRASE });
+    const deadline = Date.now() + 20_000;
+    while (!/embedded broker listening/.test(stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(stdout).toContain('neuroward: store: open');
+    expect(stdout).not.toContain('demo data will be loaded');
+    expect(stdout).toContain('neuroward: imaging: import roots /srv/scans, /media');
+    expect(stdout.match(/broker listening/g)).toHaveLength(1);
+  }, 40_000);
 });

@@ -17,7 +17,8 @@ let openStudy: string;
 let restrictedPatient: string;
 
 async function imported(connection: TestConnection, patientId: string): Promise<string> {
-  const job = await connection.ok('imaging.import', { path: sharedData('dwi-ge', 'In', '01_Ax_DWI_TENSOR_R2'), mask: true, patientId });
+  // The GE sample's DICOM names patient "dicom": linking it to these records is an override (with its reason).
+  const job = await connection.ok('imaging.import', { path: sharedData('dwi-ge', 'In', '01_Ax_DWI_TENSOR_R2'), mask: true, patientId, override: 'anonymised sample series used as this test patient' });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const done = connection.events.map((e) => e.payload as ImagingJob).find((j) => j?.id === job.id && j.state !== 'running');

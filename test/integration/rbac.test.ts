@@ -48,7 +48,14 @@ function example(channel: ChannelName, username: string): unknown {
     'imaging.import': { path: '/nonexistent-for-rbac' },
     'imaging.jobs': {},
     'imaging.studies': {},
+    'imaging.linkPatient': { studyId: '00000000-0000-4000-8000-000000000000', patientId },
     'imaging.volume': { studyId: '00000000-0000-4000-8000-000000000000', volume: 'fa' },
+    'adt.admit': { patientId, bedKey: 'RBAC/1', reason: 'rbac probe' },
+    'adt.transfer': { patientId, toBedKey: 'RBAC/2' },
+    'adt.discharge': { patientId, reason: 'rbac probe' },
+    'adt.current': { ward: 'RBAC' },
+    'adt.history': { patientId },
+    'patients.vitals': { patientId, hours: 1 },
     'ward.board': {},
     'ward.bedHistory': { bedKey: 'A/1', minutes: 5 },
     'ward.setSpo2Scale': { bedKey: 'A/1', scale: 2, reason: 'hypercapnic respiratory failure, target 88-92%' },
@@ -118,8 +125,17 @@ const POLICY: Record<ChannelName, readonly Subject[]> = {
   'imaging.import': ['radiologist'],
   'imaging.jobs': ['radiologist'],
   'imaging.studies': ['radiologist', 'physician'],
+  // Linking a study stored without a patient is part of the radiologist's import (issue 8).
+  'imaging.linkPatient': ['radiologist'],
   'imaging.volume': ['radiologist', 'physician'],
   'alarms.log': WARD,
+  // Admissions (who is in which bed, so whose readings they are) are the ward's clinical staff's.
+  'adt.admit': WARD,
+  'adt.transfer': WARD,
+  'adt.discharge': WARD,
+  'adt.current': WARD,
+  'adt.history': WARD,
+  'patients.vitals': WARD,
   'ward.board': WARD,
   'ward.bedHistory': WARD,
   'ward.setSpo2Scale': ['physician'],
@@ -169,7 +185,15 @@ describe(`RBAC: ${CHANNEL_NAMES.length} channels × ${subjects.length} subjects 
     expect(allowed('ward.board', 'admin')).toBe(false);
     expect(allowed('alarms.acknowledge', 'radiologist')).toBe(false); // alarms are the ward's
     expect(allowed('ward.setSpo2Scale', 'nurse')).toBe(false); // the NEWS2 scale is a physician's decision
+    expect(allowed('adt.admit', 'nurse')).toBe(true); // nurses put patients in beds
+    expect(allowed('adt.admit', 'receptionist')).toBe(false); // reception registers patients, it does not place them in beds
+    expect(allowed('adt.discharge', 'radiologist')).toBe(false);
+    expect(allowed('patients.vitals', 'receptionist')).toBe(false); // nor reads their vitals
     expect(allowed('imaging.import', 'physician')).toBe(false); // only radiologists import
+    // A radiologist registers a patient only from an imported study's DICOM identity, inside imaging.import
+    // or imaging.linkPatient (permission patients:create-from-study), never through patients.create.
+    expect(allowed('patients.create', 'radiologist')).toBe(false);
+    expect(allowed('imaging.linkPatient', 'physician')).toBe(false);
     expect(allowed('monitors.create', 'nurse')).toBe(false); // only the administrator issues monitor credentials
     expect(allowed('users.create', 'physician')).toBe(false);
     expect(allowed('auth.breakGlass', 'receptionist')).toBe(false);

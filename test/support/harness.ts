@@ -5,6 +5,7 @@ import path from 'node:path';
 import { loadConfig, type AppConfig } from '../../src/main/app/config.js';
 import { createApp } from '../../src/main/app/app.js';
 import type { Connection, NeurowardApp } from '../../src/main/app/types.js';
+import type { ImagingEngines } from '../../src/main/imaging/imaging-service.js';
 import type { ChannelName, EventName, RequestOf, ResponseOf, SessionInfo } from '../../src/shared/ipc.js';
 import type { Envelope, WireError } from '../../src/shared/errors.js';
 
@@ -77,7 +78,7 @@ export interface Workstation {
 }
 
 /** A set-up workstation: store created with a passphrase, admin and synthetic demo staff/patients. */
-export async function setUpWorkstation(overrides: Partial<AppConfig> = {}, options: { demoData?: boolean } = {}): Promise<Workstation> {
+export async function setUpWorkstation(overrides: Partial<AppConfig> = {}, options: { demoData?: boolean; imagingEngines?: ImagingEngines } = {}): Promise<Workstation> {
   const clock = {
     now: Date.now(),
     advance(ms: number) {
@@ -85,7 +86,7 @@ export async function setUpWorkstation(overrides: Partial<AppConfig> = {}, optio
     },
   };
   const config = testConfig({ ...overrides, passphrase: { source: 'prompt', env: 'UNUSED', fromEnv: null, file: null } });
-  const app = await createApp({ config, host: 'headless', now: () => new Date(clock.now), log: () => undefined, announce: () => undefined });
+  const app = await createApp({ config, host: 'headless', now: () => new Date(clock.now), log: () => undefined, announce: () => undefined, ...(options.imagingEngines ? { imagingEngines: options.imagingEngines } : {}) });
   const setup = await connect(app).ok('setup.initialize', { storePassphrase: STORE_PASSPHRASE, admin: ADMIN, demoData: options.demoData ?? true });
   const signIn = async (username: string, password: string) => {
     const connection = connect(app);

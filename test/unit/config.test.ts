@@ -22,6 +22,12 @@ describe('config', () => {
     });
   });
 
+  it('takes a set passphrase variable as the choice of the env source when no source is configured', () => {
+    expect(loadConfig([], { ...home, NEUROWARD_STORE_PASSPHRASE: 'a long enough passphrase' }).passphrase).toMatchObject({ source: 'env', fromEnv: 'a long enough passphrase' });
+    // A configured source still wins.
+    expect(loadConfig([], { ...home, NEUROWARD_STORE_PASSPHRASE: 'x', NEUROWARD_PASSPHRASE_SOURCE: 'prompt' }).passphrase.source).toBe('prompt');
+  });
+
   it('finds the user data dir like Electron does on each platform', () => {
     expect(defaultUserDataDir({ APPDATA: 'C:\\Users\\a\\AppData\\Roaming' }, 'win32')).toContain('NeuroWard');
     expect(defaultUserDataDir({}, 'darwin')).toMatch(/Library\/Application Support\/NeuroWard$/);

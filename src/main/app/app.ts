@@ -14,7 +14,9 @@ import { ConnectivityMonitor } from '../fhir/connectivity.js';
 import { Outbox } from '../store/outbox.js';
 import { ImagingService, type ImagingEngines } from '../imaging/imaging-service.js';
 import { defaultImagingEngines } from '../imaging/engines.js';
-import { WardService } from '../vitals/ward-service.js';
+import { WardService, hideRestrictedNames } from '../vitals/ward-service.js';
+import { AdtService } from '../adt/adt-service.js';
+import { PatientsRepository } from '../patients/patients-repo.js';
 import { redactBrokerUrl } from '../vitals/broker.js';
 import { roleHasPermission } from '../../shared/roles.js';
 import { RefusalAudit } from '../security/refusal-audit.js';
@@ -124,7 +126,10 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     log,
   });
 
+  // Who is in which bed: the ward stores each reading under the admitted patient and shows them on the board.
+  const adt = new AdtService({ db: () => store.db, patients: (db) => new PatientsRepository(db, now), now, log });
   const ward = new WardService({
+    occupancy: adt,
     mqttUrl: config.mqttUrl,
     embeddedPort: config.mqttEmbeddedPort,
     embeddedHost: config.mqttEmbeddedHost,
@@ -139,14 +144,19 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     now,
     log,
     broadcast: (update) => {
+      // A restricted patient's name only under break-glass: the redacted copy is made once per update.
+      let withoutRestricted: typeof update | null = null;
       for (const connection of connections.values()) {
         const session = sessions.forConnection(connection.id);
         if (!session || !roleHasPermission(session.role, 'vitals:read')) continue;
         // A locked screen must still sound alarms, but shows no patient's vitals: alarms and link only.
-        connection.send('ward.update', session.locked ? { ...update, beds: [] } : update);
+        if (session.locked) connection.send('ward.update', { ...update, beds: [] });
+        else if (patientAccess.canReadRestricted(session)) connection.send('ward.update', update);
+        else connection.send('ward.update', (withoutRestricted ??= { ...update, beds: hideRestrictedNames(update.beds) }));
       }
     },
   });
+  adt.onChange((bedKeys) => ward.occupancyChanged(bedKeys));
   let wardStarting: Promise<void> | null = null;
   const startWard = () => {
     if (!store.ready || wardStarting) return;
@@ -167,6 +177,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     liveConnections,
     imaging,
     ward,
+    adt,
     signInGuard,
     patientAccess,
     onStoreReady: () => {
@@ -194,7 +205,8 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
       error: `store: cannot open: ${store.error?.message ?? 'unknown error'}`,
     }[store.state],
   );
-  if (config.demo) startupNotes.push('demo: synthetic demo data will be loaded at first-run setup (records marked SYNTHETIC)');
+  if (config.demo && store.state === 'uninitialized') startupNotes.push('demo: synthetic demo data will be loaded at first-run setup (records marked SYNTHETIC)');
+  startupNotes.push(`imaging: import roots ${config.imaging.importRoots.join(', ')}`);
   if (config.fhirServers.length === 0) startupNotes.push('FHIR: no server configured: changes queue in the outbox');
   startupNotes.push(
     config.mqttUrl

@@ -233,7 +233,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
   if (!settings.success) throw new ConfigError(describeIssues(settings.error, 'from the command line'));
   const s = settings.data;
 
-  const passphraseSource = s.store?.passphrase?.source ?? 'auto';
+  // Setting the passphrase variable is choosing it: with no source configured, its presence means `env`.
+  const passphraseEnv = s.store?.passphrase?.env ?? DEFAULT_PASSPHRASE_ENV;
+  const passphraseSource = s.store?.passphrase?.source ?? (env[passphraseEnv] ? 'env' : 'auto');
   if ((s.mqtt?.certFile === undefined) !== (s.mqtt?.keyFile === undefined)) {
     throw new ConfigError('settings "mqtt.certFile" and "mqtt.keyFile" go together: give both or neither');
   }
@@ -249,7 +251,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
   if (passphraseSource === 'file' && !passphraseFile) {
     throw new ConfigError('setting "store.passphrase.file": required when store.passphrase.source is "file"');
   }
-  const passphraseEnv = s.store?.passphrase?.env ?? DEFAULT_PASSPHRASE_ENV;
   if (passphraseSource === 'env' && !env[passphraseEnv]) {
     throw new ConfigError(`setting "store.passphrase.source" is "env" but environment variable ${passphraseEnv} is empty or unset`);
   }

@@ -3,7 +3,7 @@ import { NwError } from '../../shared/errors.js';
 import type { AppStatus } from '../../shared/ipc.js';
 import type { AppConfig } from './config.js';
 import { requireSession, type HandlerContext, type HandlerTable } from './dispatcher.js';
-import { demoAccounts, DEMO_PATIENTS } from './demo-data.js';
+import { admitDemoPatients, demoAccounts, DEMO_PATIENTS } from './demo-data.js';
 import type { StoreService } from '../store/store-service.js';
 import type { Db } from '../store/database.js';
 import type { SessionManager } from '../security/sessions.js';
@@ -16,9 +16,12 @@ import { toFhirPatient } from '../fhir/resources.js';
 import type { ConnectivityMonitor } from '../fhir/connectivity.js';
 import type { ImagingService } from '../imaging/imaging-service.js';
 import type { WardService } from '../vitals/ward-service.js';
-import { StudiesRepository } from '../imaging/studies-repo.js';
 import { createAlarmHandlers } from './alarm-handlers.js';
 import { createMonitorHandlers } from './monitor-handlers.js';
+import { createImagingHandlers } from './imaging-handlers.js';
+import { createAdtHandlers } from './adt-handlers.js';
+import type { AdtService } from '../adt/adt-service.js';
+import { hideRestrictedNames } from '../vitals/ward-service.js';
 import type { SignInGuard } from '../security/sign-in-guard.js';
 import type { PatientAccess } from '../security/patient-access.js';
 
@@ -32,6 +35,8 @@ export interface HandlerDeps {
   liveConnections: ReadonlySet<string>;
   imaging: ImagingService;
   ward: WardService;
+  /** Admissions: who is in which bed (src/main/adt/). */
+  adt: AdtService;
   /** Back-off per source and lockout that does not reveal which usernames exist. */
   signInGuard: SignInGuard;
   /** The one check of whether a session may read a given patient's data. */
@@ -79,6 +84,8 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
   return {
     ...createAlarmHandlers(deps),
     ...createMonitorHandlers(deps),
+    ...createImagingHandlers(deps),
+    ...createAdtHandlers(deps),
     'app.status': (_req, ctx) => status(ctx),
 
     'store.unlock': {
@@ -105,16 +112,22 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
           const admin = users.create({ username: req.admin.username, displayName: req.admin.displayName, role: 'admin', passwordHash: adminHash });
           const actor = { userId: admin.id, username: admin.username, role: admin.role };
           ledger.append({ actor, connection: ctx.connection.id, action: 'setup.initialize', channel: 'setup.initialize', outcome: 'success', entityType: 'User', entityId: admin.id, detail: { demoData: req.demoData, passphraseSource: store.passphraseSource } });
+          // Demo data is the system's doing (asked for at setup), not the administrator's: no actor.
+          const bySetup = { synthetic: true, loadedBy: 'first-run setup (demo data)' };
           for (const account of demo) {
             const user = users.create({ username: account.username, displayName: account.displayName, role: account.role, passwordHash: account.passwordHash, synthetic: true });
-            ledger.append({ actor, action: 'user.create', outcome: 'success', entityType: 'User', entityId: user.id, detail: { synthetic: true, role: user.role } });
+            ledger.append({ actor: null, connection: ctx.connection.id, action: 'user.create', outcome: 'success', entityType: 'User', entityId: user.id, detail: { ...bySetup, role: user.role } });
           }
           if (req.demoData) {
+            const demoPatientIds: string[] = [];
             for (const input of DEMO_PATIENTS) {
               const patient = patients.create(input);
+              demoPatientIds.push(patient.id);
               outbox.enqueue('create', toFhirPatient(patient));
-              ledger.append({ actor, action: 'patient.create', outcome: 'success', entityType: 'Patient', entityId: patient.id, patientId: patient.id, detail: { synthetic: true } });
+              ledger.append({ actor: null, connection: ctx.connection.id, action: 'patient.create', outcome: 'success', entityType: 'Patient', entityId: patient.id, patientId: patient.id, detail: bySetup });
             }
+            // The demo ward: some of them in beds 4A/1… (demo-data.ts).
+            admitDemoPatients(deps.adt.records(db), ledger, demoPatientIds, ctx.connection.id);
           }
         });
         ctx.markAudited();
@@ -342,52 +355,11 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       return publicUser(user);
     },
 
-    'imaging.browse': { async: (req) => deps.imaging.browse(req.path) },
-
-    'imaging.scan': {
-      async: async (req, ctx) => {
-        ctx.audit.detail = { path: req.path };
-        return deps.imaging.scan(req.path);
-      },
-    },
-
-    'imaging.import': {
-      async: async (req, ctx) => {
-        const session = requireSession(ctx);
-        ctx.audit.detail = { path: req.path, seriesInstanceUid: req.seriesInstanceUid ?? null, mask: req.mask };
-        if (req.patientId) ctx.audit.patientId = req.patientId;
-        return deps.imaging.startImport(req, { userId: session.userId, username: session.username, role: session.role }, ctx.connection.id);
-      },
-    },
-
-    'imaging.jobs': (_req, ctx) => ({ jobs: deps.imaging.jobsFor(requireSession(ctx).userId) }),
-
-    'imaging.studies': (_req, ctx) => {
-      const session = requireSession(ctx);
-      const all = new StudiesRepository(store.db, now).list();
-      // A restricted patient's studies are not listed without break-glass (nor is their description).
-      const studies = all.filter((study) => patientAccess.canRead(session, study.patientId));
-      ctx.audit.detail = { studies: studies.length, restrictedHidden: all.length - studies.length };
-      return { studies, restrictedHidden: all.length - studies.length };
-    },
-
-    'imaging.volume': (req, ctx) => {
-      const session = requireSession(ctx);
-      const key = typeof req.volume === 'string' ? req.volume : `dwi:${req.volume.dwi}`;
-      const studies = new StudiesRepository(store.db, now);
-      const study = studies.get(req.studyId);
-      ctx.audit.entityType = 'ImagingStudy';
-      ctx.audit.entityId = req.studyId;
-      ctx.audit.patientId = study?.patientId ?? null;
-      ctx.audit.detail = { volume: key };
-      patientAccess.assertCanRead(session, study?.patientId);
-      return studies.volume(req.studyId, key);
-    },
-
     'ward.board': (_req, ctx) => {
       const board = deps.ward.board();
       ctx.audit.detail = { beds: board.beds.length, alarms: board.alarms.length };
-      return board;
+      // A restricted patient's name on a bed only under break-glass (the MRN always).
+      return patientAccess.canReadRestricted(requireSession(ctx)) ? board : { ...board, beds: hideRestrictedNames(board.beds) };
     },
 
     'ward.bedHistory': (req, ctx) => {
@@ -414,7 +386,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
       // The monitor names the patient as `Patient/<id>` or `mrn:<MRN>`; the entry's patient id is a record id.
       ctx.audit.patientId = patientAccess.recordId(bed.patientRef);
       ctx.audit.detail = { bed: req.bedKey, patientRef: bed.patientRef, scale: req.scale, previousScale: previous, reason: req.reason };
-      return bed;
+      return patientAccess.canReadRestricted(session) ? bed : hideRestrictedNames([bed])[0]!;
     },
 
     'alarms.acknowledge': (req, ctx) => {

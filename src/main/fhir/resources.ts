@@ -2,7 +2,8 @@
  * Local records as FHIR R4 resources (types from @medplum/fhirtypes). These are what the outbox
  * carries to the remote servers.
  */
-import type { AuditEvent, Patient as FhirPatient } from '@medplum/fhirtypes';
+import { createHash } from 'node:crypto';
+import type { AuditEvent, Encounter, Location, Patient as FhirPatient } from '@medplum/fhirtypes';
 import type { Patient } from '../../shared/ipc.js';
 import type { StoredAuditEntry } from '../security/audit-ledger.js';
 
@@ -29,11 +30,114 @@ export function toFhirPatient(patient: Patient): FhirPatient & { id: string } {
   };
 }
 
+export const BED_SYSTEM = 'urn:neuroward:bed';
+export const WARD_SYSTEM = 'urn:neuroward:ward';
+export const ENCOUNTER_SYSTEM = 'urn:neuroward:encounter';
+
+/**
+ * FHIR ids of the ward and bed Locations. Readable where the names allow it (`4A-7`, `ward.4A`):
+ * FHIR ids take letters, digits, '-' and '.' (at most 64), topic names also '_'. A bed id is
+ * `<ward>-<bed>` when the ward has no '-' or '_' and the bed no '_' (then the first '-' splits them, so
+ * no two beds share one); otherwise `bed.<hash>`; a ward's is `ward.<ward>` or `ward.h.<hash>`. Ids
+ * with '.' never collide with readable bed ids, which have none.
+ */
+export function bedLocationId(ward: string, bed: string): string {
+  const readable = `${ward}-${bed}`;
+  if (/^[A-Za-z0-9]+$/.test(ward) && /^[A-Za-z0-9-]+$/.test(bed) && readable.length <= 64) return readable;
+  return `bed.${createHash('sha256').update(`${ward}/${bed}`).digest('hex').slice(0, 40)}`;
+}
+
+export function wardLocationId(ward: string): string {
+  return /^[A-Za-z0-9-]{1,32}$/.test(ward) ? `ward.${ward}` : `ward.h.${createHash('sha256').update(ward).digest('hex').slice(0, 40)}`;
+}
+
+/** A ward (physical type `wa`) as a FHIR Location. */
+export function toFhirWardLocation(ward: string): Location & { id: string } {
+  return {
+    resourceType: 'Location',
+    id: wardLocationId(ward),
+    identifier: [{ system: WARD_SYSTEM, value: ward }],
+    status: 'active',
+    name: `Ward ${ward}`,
+    mode: 'instance',
+    physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'wa', display: 'Ward' }] },
+  };
+}
+
+/** A bed (physical type `bd`), part of its ward, as a FHIR Location. Identifier `<ward>/<bed>` as in the MQTT topic. */
+export function toFhirBedLocation(ward: string, bed: string): Location & { id: string } {
+  return {
+    resourceType: 'Location',
+    id: bedLocationId(ward, bed),
+    identifier: [{ system: BED_SYSTEM, value: `${ward}/${bed}` }],
+    status: 'active',
+    name: `Bed ${bed}, ward ${ward}`,
+    mode: 'instance',
+    physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd', display: 'Bed' }] },
+    partOf: { reference: `Location/${wardLocationId(ward)}`, display: `Ward ${ward}` },
+  };
+}
+
+/** One stay in one bed of an inpatient encounter (see toFhirEncounter). */
+export interface EncounterStay {
+  ward: string;
+  bed: string;
+  admittedAt: string;
+  dischargedAt: string | null;
+  /** The admission or transfer note of this stay. */
+  reason: string | null;
+}
+
+export interface EncounterInput {
+  id: string;
+  version: number;
+  patient: Pick<Patient, 'id' | 'synthetic' | 'restricted'>;
+  /** Oldest first: the first is the admission, the last the current (or last) bed. */
+  stays: readonly EncounterStay[];
+  /** Set once the patient is discharged. */
+  finishedAt: string | null;
+  updatedAt: string;
+}
+
+/**
+ * An inpatient stay (ADT) as a FHIR R4 Encounter: class IMP, `in-progress` until discharge, then
+ * `finished`; every bed the patient was in as `location[]` (the current one `active`, earlier ones
+ * `completed`), each referencing its bed's Location (toFhirBedLocation, queued with it) and carrying the
+ * bed's identifier too, so a server without that Location still knows the bed.
+ */
+export function toFhirEncounter(input: EncounterInput): Encounter & { id: string } {
+  const first = input.stays[0];
+  if (!first) throw new Error('an encounter needs at least one stay');
+  const reason = first.reason;
+  return {
+    resourceType: 'Encounter',
+    id: input.id,
+    meta: {
+      versionId: String(input.version),
+      lastUpdated: input.updatedAt,
+      ...(input.patient.synthetic ? { tag: [SYNTHETIC_TAG] } : {}),
+      ...(input.patient.restricted ? { security: [RESTRICTED_LABEL] } : {}),
+    },
+    identifier: [{ system: ENCOUNTER_SYSTEM, value: input.id }],
+    status: input.finishedAt ? 'finished' : 'in-progress',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP', display: 'inpatient encounter' },
+    subject: { reference: `Patient/${input.patient.id}` },
+    period: { start: first.admittedAt, ...(input.finishedAt ? { end: input.finishedAt } : {}) },
+    ...(reason ? { reasonCode: [{ text: reason }] } : {}),
+    location: input.stays.map((stay) => ({
+      location: { reference: `Location/${bedLocationId(stay.ward, stay.bed)}`, identifier: { system: BED_SYSTEM, value: `${stay.ward}/${stay.bed}` }, display: `Bed ${stay.bed}, ward ${stay.ward}` },
+      status: stay.dischargedAt ? ('completed' as const) : ('active' as const),
+      physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd', display: 'Bed' }] },
+      period: { start: stay.admittedAt, ...(stay.dischargedAt ? { end: stay.dischargedAt } : {}) },
+    })),
+  };
+}
+
 /** C/R/U/D/E per the AuditEvent.action value set, read from our action names. */
 function auditAction(action: string): 'C' | 'R' | 'U' | 'D' | 'E' {
-  if (/\.(create|initialize)$/.test(action)) return 'C';
+  if (/\.(create|initialize|admit)$/.test(action)) return 'C';
   if (/\.(read|search|list|verify)$/.test(action)) return 'R';
-  if (/\.(update|reset-password|unlock|change-password)$/.test(action)) return 'U';
+  if (/\.(update|reset-password|unlock|change-password|transfer|discharge)$/.test(action)) return 'U';
   if (/\.delete$/.test(action)) return 'D';
   return 'E';
 }

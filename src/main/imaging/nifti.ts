@@ -17,12 +17,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { constants as zlibConstants, createGzip, gunzip } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, createGzip, gunzip } from 'node:zlib';
 import { NIFTI1, isNIFTI1, readHeader, readImage } from 'nifti-reader-js';
 import { ImagingInputError } from './types.js';
 
@@ -555,4 +555,70 @@ export async function writeNifti(file: string, volume: NiftiVolume, options: Wri
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Checks, from its header alone, that `file` is a NIfTI-1 diffusion series (4-D, at least 2 volumes, a
+ * datatype this module reads, and, for an uncompressed .nii, long enough for its voxels): what a scan
+ * says about a .nii/.nii.gz before anyone tries to import it. Throws ImagingInputError naming the file.
+ * A .nii.gz is inflated only as far as its header.
+ */
+export async function probeNiftiDwi(file: string): Promise<{ dims: number[] }> {
+  let head: Buffer;
+  let size: number;
+  let gz: boolean;
+  try {
+    const handle = await open(file, 'r');
+    try {
+      size = (await handle.stat()).size;
+      const first = Buffer.alloc(Math.min(size, 64 * 1024));
+      await handle.read(first, 0, first.length, 0);
+      gz = isGzip(first);
+      head = gz ? await inflateHead(first, 352) : first;
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (err instanceof ImagingInputError) throw err;
+    throw new ImagingInputError(`${file}: cannot read (${(err as Error).message})`, file);
+  }
+  if (head.length < 348) throw new ImagingInputError(`${file}: not a NIfTI file (${head.length} bytes${gz ? ' after gunzip' : ''}; a NIfTI-1 header alone is 348)`, file);
+  const header = parseNiftiHeader(head, file);
+  const ndim = header.dim[0]!;
+  const dims = header.dim.slice(1, 1 + Math.max(0, Math.min(7, ndim)));
+  if (!(ndim >= 1 && ndim <= 7) || dims.some((n) => !(n >= 1))) throw new ImagingInputError(`${file}: bad NIfTI dimensions (dim = [${header.dim.join(', ')}])`, file);
+  if (ndim < 4 || dims[3]! < 2 || dims.slice(4).some((n) => n !== 1))
+    throw new ImagingInputError(`${file}: a ${dims.join('×')} image, not a diffusion series (a 4-D NIfTI with one volume per b-value)`, file);
+  const type = DATATYPES[header.datatypeCode];
+  if (!type) throw new ImagingInputError(`${file}: NIfTI datatype ${header.datatypeCode} is not supported`, file);
+  if (!gz) {
+    const needed = Math.max(352, Math.round(header.voxOffset)) + dims.reduce((a, b) => a * b, 1) * type.bytes;
+    if (size < needed) throw new ImagingInputError(`${file}: truncated: [${dims.join('×')}] ${type.name} needs ${needed} bytes, the file has ${size}`, file);
+  }
+  return { dims };
+}
+
+/** The first `bytes` of a gzip stream (less if it is shorter), from its first 64 KB (a header is in the first few). */
+function inflateHead(compressed: Buffer, bytes: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let done = false;
+    const inflate = createGunzip();
+    const finish = () => {
+      if (done) return;
+      done = true;
+      inflate.destroy();
+      resolve(Buffer.concat(chunks));
+    };
+    inflate.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= bytes) finish();
+    });
+    inflate.on('end', finish);
+    // Corrupt or cut-off data: whatever came out before is judged (too short: "not a NIfTI file").
+    inflate.on('error', finish);
+    inflate.end(compressed);
+  });
 }

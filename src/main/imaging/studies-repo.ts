@@ -1,9 +1,12 @@
 /** Imaging studies and their volumes in the encrypted store. */
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/database.js';
-import type { Study, VolumeData } from '../../shared/ipc.js';
+import type { DiffusionContrastView, DicomPatientView, Study, VolumeData } from '../../shared/ipc.js';
 import { NwError } from '../../shared/errors.js';
 import type { DwiSeries, TensorMaps } from './types.js';
+
+/** How the study came to its patient, as stored (see patient-match.ts). */
+export type StoredPatientLink = NonNullable<Study['patientLink']>;
 
 interface StudyRow {
   id: string;
@@ -22,9 +25,31 @@ interface StudyRow {
   masked: number;
   fit_seconds: number;
   summary_json: string;
+  dicom_patient_json: string | null;
+  patient_link_json: string | null;
+  contrast_json: string | null;
+  /** Joined from patients. */
+  patient_mrn: string | null;
+  patient_name: string | null;
+}
+
+const SELECT = `SELECT s.*, p.mrn AS patient_mrn, p.given_name || ' ' || p.family_name AS patient_name
+  FROM imaging_studies s LEFT JOIN patients p ON p.id = s.patient_id`;
+
+function json<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+/** What the reader must know before trusting the maps, from what was stored. */
+export function studyWarnings(contrast: DiffusionContrastView | null): string[] {
+  return contrast && (contrast.status === 'absent' || contrast.status === 'partial') && contrast.message ? [contrast.message] : [];
 }
 
 function toStudy(row: StudyRow): Study {
+  const dims = JSON.parse(row.dims_json) as Study['dims'];
+  const stored = JSON.parse(row.summary_json) as { maskedVoxels: number; fittedVoxels?: number; meanFa: number; meanMd: number };
+  const masked = row.masked === 1;
+  const contrast = json<DiffusionContrastView>(row.contrast_json);
   return {
     id: row.id,
     createdAt: row.created_at,
@@ -34,12 +59,23 @@ function toStudy(row: StudyRow): Study {
     sourceKind: row.source_kind,
     sourcePath: row.source_path,
     manufacturer: row.manufacturer,
-    dims: JSON.parse(row.dims_json) as Study['dims'],
+    dims,
     pixdim: JSON.parse(row.pixdim_json) as Study['pixdim'],
     bvals: JSON.parse(row.bvals_json) as number[],
-    masked: row.masked === 1,
+    masked,
     fitSeconds: row.fit_seconds,
-    summary: JSON.parse(row.summary_json) as Study['summary'],
+    // Studies stored before fittedVoxels existed counted every voxel as "masked" in an unmasked fit.
+    summary: {
+      maskedVoxels: masked ? stored.maskedVoxels : null,
+      fittedVoxels: stored.fittedVoxels ?? (masked ? stored.maskedVoxels : dims[0] * dims[1] * dims[2]),
+      meanFa: stored.meanFa,
+      meanMd: stored.meanMd,
+    },
+    patient: row.patient_id && typeof row.patient_mrn === 'string' ? { mrn: row.patient_mrn, name: row.patient_name ?? '' } : null,
+    dicomPatient: json<DicomPatientView>(row.dicom_patient_json),
+    patientLink: json<StoredPatientLink>(row.patient_link_json),
+    diffusionContrast: contrast,
+    warnings: studyWarnings(contrast),
   };
 }
 
@@ -58,7 +94,11 @@ function asBlob(values: Float32Array): Buffer {
   return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
 }
 
-export function summarise(maps: TensorMaps): Study['summary'] {
+/**
+ * Means over the fitted voxels. `maskedVoxels` is the brain mask's size, and null for an unmasked fit
+ * (there is no mask: every voxel, background included, was fitted; `fittedVoxels` says how many).
+ */
+export function summarise(maps: TensorMaps, masked: boolean): Study['summary'] {
   let n = 0;
   let fa = 0;
   let md = 0;
@@ -68,7 +108,7 @@ export function summarise(maps: TensorMaps): Study['summary'] {
     fa += maps.fa[i]!;
     md += maps.md[i]!;
   }
-  return { maskedVoxels: n, meanFa: n ? fa / n : 0, meanMd: n ? md / n : 0 };
+  return { maskedVoxels: masked ? n : null, fittedVoxels: n, meanFa: n ? fa / n : 0, meanMd: n ? md / n : 0 };
 }
 
 export class StudiesRepository {
@@ -78,13 +118,25 @@ export class StudiesRepository {
   ) {}
 
   /** Writes the study, its maps and every DWI volume. Call inside the transaction that audits it. */
-  save(input: { series: DwiSeries; maps: TensorMaps; createdBy: string; patientId: string | null; description: string; sourcePath: string; masked: boolean; fitSeconds: number }): Study {
+  save(input: {
+    series: DwiSeries;
+    maps: TensorMaps;
+    createdBy: string;
+    patientId: string | null;
+    description: string;
+    sourcePath: string;
+    masked: boolean;
+    fitSeconds: number;
+    patientLink?: StoredPatientLink | null;
+    contrast?: DiffusionContrastView | null;
+  }): Study {
     const { series, maps } = input;
     const id = randomUUID();
     this.db
       .prepare(
         `INSERT INTO imaging_studies (id, created_at, created_by, patient_id, description, source_kind, source_path, manufacturer, dims_json, pixdim_json,
-           affine_json, bvals_json, bvecs_json, masked, fit_seconds, summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           affine_json, bvals_json, bvecs_json, masked, fit_seconds, summary_json, dicom_patient_json, patient_link_json, contrast_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -102,7 +154,10 @@ export class StudiesRepository {
         JSON.stringify(series.bvecs),
         input.masked ? 1 : 0,
         input.fitSeconds,
-        JSON.stringify(summarise(maps)),
+        JSON.stringify(summarise(maps, input.masked)),
+        series.source.patient ? JSON.stringify(series.source.patient) : null,
+        input.patientLink ? JSON.stringify(input.patientLink) : null,
+        input.contrast ? JSON.stringify(input.contrast) : null,
       );
     const insert = this.db.prepare('INSERT INTO imaging_volumes (study_id, key, components, min, max, data) VALUES (?, ?, ?, ?, ?, ?)');
     const put = (key: string, components: 1 | 3, values: Float32Array) => {
@@ -123,16 +178,31 @@ export class StudiesRepository {
   }
 
   get(id: string): Study | null {
-    const row = this.db.prepare('SELECT * FROM imaging_studies WHERE id = ?').get(id) as StudyRow | undefined;
+    const row = this.db.prepare(`${SELECT} WHERE s.id = ?`).get(id) as StudyRow | undefined;
     return row ? toStudy(row) : null;
   }
 
-  list(limit = 50): Study[] {
-    return (this.db.prepare('SELECT * FROM imaging_studies ORDER BY created_at DESC LIMIT ?').all(limit) as StudyRow[]).map(toStudy);
+  /** Newest first; `patientId`: that patient's studies only. */
+  list(options: { limit?: number; patientId?: string | undefined } = {}): Study[] {
+    const limit = options.limit ?? 50;
+    const rows = options.patientId
+      ? this.db.prepare(`${SELECT} WHERE s.patient_id = ? ORDER BY s.created_at DESC LIMIT ?`).all(options.patientId, limit)
+      : this.db.prepare(`${SELECT} ORDER BY s.created_at DESC LIMIT ?`).all(limit);
+    return (rows as StudyRow[]).map(toStudy);
+  }
+
+  /** Links a study that has no patient; refuses one that already has one. Call inside the transaction that audits it. */
+  linkPatient(studyId: string, patientId: string, link: StoredPatientLink): Study {
+    const done = this.db.prepare('UPDATE imaging_studies SET patient_id = ?, patient_link_json = ? WHERE id = ? AND patient_id IS NULL').run(patientId, JSON.stringify(link), studyId);
+    if (done.changes !== 1) {
+      if (!this.get(studyId)) throw new NwError('not-found', 'No such study.');
+      throw new NwError('conflict', 'This study already belongs to a patient.');
+    }
+    return this.get(studyId)!;
   }
 
   volume(studyId: string, key: string): VolumeData {
-    const studyRow = this.db.prepare('SELECT * FROM imaging_studies WHERE id = ?').get(studyId) as StudyRow | undefined;
+    const studyRow = this.db.prepare(`${SELECT} WHERE s.id = ?`).get(studyId) as StudyRow | undefined;
     if (!studyRow) throw new NwError('not-found', 'No such study.');
     const row = this.db.prepare('SELECT components, min, max, data FROM imaging_volumes WHERE study_id = ? AND key = ?').get(studyId, key) as
       | { components: 1 | 3; min: number; max: number; data: Buffer }

@@ -34,6 +34,23 @@ export interface DwiSource {
   patientName?: string;
   patientId?: string;
   studyDate?: string;
+  /** Who the DICOM header says the series is of (absent for NIfTI, or when the header names nobody). */
+  patient?: DicomPatient;
+}
+
+/** The patient identity a DICOM header carries, in the record's shapes (see dicom-patient.ts). */
+export interface DicomPatient {
+  /** (0010,0020) Patient ID, trimmed; null when absent. */
+  id: string | null;
+  /** (0010,0010) as stored (PN: Family^Given^Middle^Prefix^Suffix). */
+  name: string | null;
+  familyName: string | null;
+  /** Given and middle names. */
+  givenName: string | null;
+  /** (0010,0030) as YYYY-MM-DD; null when absent or not a date. */
+  birthDate: string | null;
+  /** (0010,0040) M/F/O → male/female/other, anything else 'unknown'; null when absent. */
+  sex: 'female' | 'male' | 'other' | 'unknown' | null;
 }
 
 /** One series found in a folder, before reading its voxels. */
@@ -49,6 +66,8 @@ export interface SeriesSummary {
   dims: [number, number, number];
   bvals: number[];
   isDiffusion: boolean;
+  /** Who the first file's header says the series is of; null when it names nobody. */
+  patient: DicomPatient | null;
 }
 
 /** Reports progress of long work (reading, fitting) as a fraction 0..1 with a short stage name. */

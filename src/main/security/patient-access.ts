@@ -37,7 +37,15 @@ export class PatientAccess {
   canRead(session: Session, patientIdOrRef: string | null | undefined): boolean {
     const id = this.recordId(patientIdOrRef);
     if (id === null) return true;
-    return this.lookup().restrictedById(id) !== true || session.breakGlass !== null;
+    return this.lookup().restrictedById(id) !== true || this.canReadRestricted(session);
+  }
+
+  /**
+   * The same rule for records already at hand (no lookup), e.g. the names on the ward board pushed
+   * once a second: may this session read RESTRICTED records now (an active break-glass grant)?
+   */
+  canReadRestricted(session: Session): boolean {
+    return session.breakGlass !== null;
   }
 
   /** Throws `forbidden` unless `session` may read this patient's data now. */

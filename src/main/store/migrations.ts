@@ -283,6 +283,69 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX alarm_events_at ON alarm_events(at);
     `,
   },
+  {
+    version: 8,
+    name: 'admissions (ADT): patients in beds; readings keep a monitor’s conflicting patient reference',
+    sql: `
+      -- One row per stay of a patient in one bed (adt/admissions-repo.ts). A transfer ends the row
+      -- (end_kind 'transfer') and starts one for the new bed in the same FHIR Encounter; a discharge ends
+      -- it (end_kind 'discharge'). Times are UTC ISO 8601 with milliseconds; a stay covers
+      -- [admitted_at, discharged_at). A bedside reading belongs to the patient whose stay in its bed
+      -- covers the reading's time.
+      CREATE TABLE admissions (
+        id TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        ward TEXT NOT NULL,
+        bed TEXT NOT NULL,
+        admitted_at TEXT NOT NULL,
+        admitted_by TEXT NOT NULL,
+        admitted_by_user_id TEXT,
+        -- Why the patient came to this bed (admission or transfer note); optional.
+        reason TEXT,
+        discharged_at TEXT,
+        discharged_by TEXT,
+        discharged_by_user_id TEXT,
+        end_kind TEXT CHECK (end_kind IS NULL OR end_kind IN ('transfer', 'discharge')),
+        -- Why the stay ended (transfer or discharge note); optional.
+        end_reason TEXT,
+        -- The FHIR Encounter this stay is part of (one per hospital stay, across transfers) and its
+        -- version after this row's last change.
+        encounter_id TEXT NOT NULL,
+        encounter_version INTEGER NOT NULL CHECK (encounter_version >= 1),
+        CHECK (discharged_at IS NULL OR discharged_at >= admitted_at),
+        CHECK ((discharged_at IS NULL) = (discharged_by IS NULL) AND (discharged_at IS NULL) = (end_kind IS NULL))
+      );
+      -- At most one open stay per bed and per patient, whatever the race.
+      CREATE UNIQUE INDEX admissions_open_bed ON admissions(ward, bed) WHERE discharged_at IS NULL;
+      CREATE UNIQUE INDEX admissions_open_patient ON admissions(patient_id) WHERE discharged_at IS NULL;
+      CREATE INDEX admissions_bed_time ON admissions(ward, bed, admitted_at);
+      CREATE INDEX admissions_patient_time ON admissions(patient_id, admitted_at);
+      CREATE INDEX admissions_encounter ON admissions(encounter_id);
+      CREATE INDEX admissions_discharged ON admissions(discharged_at);
+
+      -- A reading's patient is the admitted one; where the monitor named someone else, what it sent is
+      -- kept, never silently relinked: 'monitor-mismatch' (the bed's admission names another patient)
+      -- or 'admitted-elsewhere' (no admission here, and the patient the monitor names is admitted to
+      -- another bed).
+      ALTER TABLE vitals_readings ADD COLUMN monitor_patient_ref TEXT;
+      ALTER TABLE vitals_readings ADD COLUMN patient_conflict TEXT CHECK (patient_conflict IS NULL OR patient_conflict IN ('monitor-mismatch', 'admitted-elsewhere'));
+    `,
+  },
+  {
+    version: 9,
+    name: 'imaging studies: DICOM patient identity, how the patient was decided, diffusion contrast',
+    sql: `
+      -- Who the DICOM header says the study is of (JSON: id, name, familyName, givenName, birthDate, sex),
+      -- NULL for NIfTI; how the study came to its patient (JSON: decision matched | confirmed | override |
+      -- created | unlinked, the fields that differ, the override reason, by, at; imaging/patient-match.ts);
+      -- and whether the series carries diffusion contrast at all (JSON, imaging/contrast.ts). NULL in
+      -- studies imported before these were recorded.
+      ALTER TABLE imaging_studies ADD COLUMN dicom_patient_json TEXT;
+      ALTER TABLE imaging_studies ADD COLUMN patient_link_json TEXT;
+      ALTER TABLE imaging_studies ADD COLUMN contrast_json TEXT;
+      CREATE INDEX imaging_studies_patient ON imaging_studies(patient_id, created_at);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

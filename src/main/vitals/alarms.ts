@@ -37,6 +37,9 @@
  *  - technical `device-fault:<code>`: the reading's `fault` field; absent from a reading = cleared
  *    (after the usual hysteresis).
  *  - technical `monitoring-lost` (ward-wide, bed null): between `linkDown` and `linkUp`.
+ *  - technical `patient-mismatch`: the monitor names another patient than the one admitted to the bed
+ *    (or a patient admitted to another bed), as the caller finds (`patientMismatch`); raised at once,
+ *    cleared at once when the caller finds them agreeing again. Never latches (a fact of the system).
  *
  * Alarm fatigue: a condition must persist `onsetDelayS[priority]` before it alarms (a limit may
  * override), and an active alarm clears only after the condition has been absent for
@@ -89,6 +92,8 @@ export interface TechnicalPriorities {
   noData: AlarmPriority;
   deviceFault: AlarmPriority;
   impossibleValue: AlarmPriority;
+  /** The monitor names another patient than the admission: the readings may be the wrong patient's. */
+  patientMismatch: AlarmPriority;
 }
 
 export interface AlarmConfig {
@@ -150,7 +155,7 @@ export const DEFAULT_ALARM_CONFIG: Readonly<AlarmConfig> = deepFreeze({
   maxPauseS: IEC_MAX_PAUSE_S,
   latchHigh: true,
   news2MaxAgeS: 3600,
-  technicalPriority: { monitoringLost: 'high', noData: 'medium', deviceFault: 'medium', impossibleValue: 'low' },
+  technicalPriority: { monitoringLost: 'high', noData: 'medium', deviceFault: 'medium', impossibleValue: 'low', patientMismatch: 'medium' },
 } satisfies AlarmConfig);
 
 export type AlarmState = 'active' | 'latched';
@@ -181,6 +186,11 @@ export interface Alarm {
   value?: number;
   /** NEWS2 alarms: the latest score at or above the alarm threshold. */
   news2?: News2Result;
+  /**
+   * How severe the condition is NOW (the latest evaluation), or null while it is absent. An alarm keeps
+   * the highest priority it reached (latching), so this can be lower than `priority`.
+   */
+  currentSeverity: AlarmPriority | null;
 }
 
 interface EventBase {
@@ -225,7 +235,7 @@ interface Evidence {
 }
 
 /** What a tracker keeps of its alarm; the rest of `Alarm` comes from the tracker (see snapshot). */
-type InternalAlarm = Omit<Alarm, 'bedId' | 'condition' | 'kind' | 'silenced'>;
+type InternalAlarm = Omit<Alarm, 'bedId' | 'condition' | 'kind' | 'silenced' | 'currentSeverity'>;
 
 interface Tracker {
   scope: string;
@@ -242,6 +252,8 @@ interface Tracker {
   /** Since when the condition has been clearly absent while an alarm is on. */
   absentSince: number | null;
   last: { message: string; value?: number; news2?: News2Result };
+  /** Severity of the latest evaluation; null while the condition is absent. */
+  currentSeverity: AlarmPriority | null;
   alarm: InternalAlarm | null;
   lastRaisedAt: number;
   sameMsCount: number;
@@ -451,6 +463,23 @@ export class AlarmEngine {
     return events;
   }
 
+  /**
+   * The caller's check of the bed's patient: `problem` says how the patient the monitor names differs
+   * from the admission, or is null when they agree (or the monitor names nobody). Raises, updates the
+   * message of, or clears the bed's `patient-mismatch` alarm; a bed that never had one is not touched.
+   */
+  patientMismatch(bedId: string, problem: string | null, now: number): AlarmEvent[] {
+    requireBedId(bedId);
+    const t = this.time(now);
+    const events = this.advance(t);
+    const bed = this.beds.get(bedId);
+    if (problem === null && !bed?.trackers.has('patient-mismatch')) return events;
+    const tracker = this.mismatchTracker(bed ?? this.bed(bedId, t));
+    const evidence: Evidence = problem === null ? { severity: null, clearOk: true } : { severity: this.config.technicalPriority.patientMismatch, clearOk: false, message: problem };
+    events.push(...this.observe(tracker, evidence, t));
+    return events;
+  }
+
   /** A reading from this bed was rejected by the ingest (physically impossible value, bad message). */
   rejected(bedId: string, reason: string, now: number): AlarmEvent[] {
     requireBedId(bedId);
@@ -617,6 +646,7 @@ export class AlarmEngine {
       pending: new Map(),
       absentSince: null,
       last: { message: condition },
+      currentSeverity: null,
       alarm: null,
       lastRaisedAt: Number.NaN,
       sameMsCount: 0,
@@ -637,6 +667,11 @@ export class AlarmEngine {
   private noDataTracker(bed: BedState): Tracker {
     const p = this.config.technicalPriority.noData;
     return this.bedTracker(bed, 'no-data', () => this.tracker(bed.id, bed.id, 'no-data', 'technical', [p], () => 0, 0));
+  }
+
+  private mismatchTracker(bed: BedState): Tracker {
+    const p = this.config.technicalPriority.patientMismatch;
+    return this.bedTracker(bed, 'patient-mismatch', () => this.tracker(bed.id, bed.id, 'patient-mismatch', 'technical', [p], () => 0, 0));
   }
 
   private impossibleTracker(bed: BedState): Tracker {
@@ -688,6 +723,7 @@ export class AlarmEngine {
   /** Records one evaluation of a condition, then applies what it makes due. */
   private observe(tr: Tracker, ev: Evidence, t: number): AlarmEvent[] {
     const events: AlarmEvent[] = [];
+    tr.currentSeverity = ev.severity;
     if (ev.severity !== null) {
       const severity = ev.severity;
       for (const p of tr.levels) {
@@ -856,6 +892,7 @@ export class AlarmEngine {
       paused: a.paused ? { ...a.paused } : null,
       silenced: a.acknowledged !== null || a.paused !== null,
       escalationLevel: a.escalationLevel,
+      currentSeverity: tr.currentSeverity,
     };
     if (a.value !== undefined) out.value = a.value;
     if (a.news2) out.news2 = structuredClone(a.news2);

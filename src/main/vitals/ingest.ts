@@ -28,7 +28,7 @@ import os from 'node:os';
 import mqtt from 'mqtt';
 import type { IClientOptions, IPublishPacket, MqttClient, Packet } from 'mqtt';
 import { MAX_PAYLOAD_BYTES, VITALS_SUBSCRIPTION, VITALS_TOPIC, vitalsPayloadSchema, type VitalsPayload } from './payload.js';
-import type { BatchOutcome, BedRef, IncomingReading } from './vitals-repo.js';
+import type { BatchOutcome, BedRef, IncomingReading, StoredReading } from './vitals-repo.js';
 
 export const REJECT_REASONS = ['malformed-json', 'schema', 'impossible-value', 'oversized', 'bad-topic', 'duplicate'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -142,8 +142,8 @@ export interface VitalsIngestOptions {
   username?: string;
   password?: string;
   tls?: VitalsTlsOptions;
-  /** After the reading is stored. */
-  onReading?: (bedKey: BedKey, payload: VitalsPayload) => void;
+  /** After the reading is stored; `stored` is the row as stored (the patient it was attributed to among it). */
+  onReading?: (bedKey: BedKey, payload: VitalsPayload, stored: StoredReading) => void;
   /** For each rejected message whose topic names a bed. */
   onRejected?: (bedKey: BedKey, reason: RejectReason) => void;
   onLink?: (up: boolean, at: Date) => void;
@@ -388,7 +388,7 @@ export class VitalsIngest {
     } else {
       this.counts.accepted += 1;
       try {
-        this.options.onReading?.(message.bedKey, message.payload);
+        this.options.onReading?.(message.bedKey, message.payload, outcome.reading);
       } catch (error) {
         this.log(`vitals ingest: onReading callback failed: ${(error as Error).message}`);
       }

@@ -25,6 +25,7 @@ import { Outbox } from '../store/outbox.js';
 import type { AuditLedger } from '../security/audit-ledger.js';
 import type { VitalsPayload } from './payload.js';
 import { minuteOf, vitalsBundleId, vitalsMinuteBundle } from './observations.js';
+import { attributeReading, type Attribution, type BedOccupancy, type PatientConflict } from './occupancy.js';
 
 export const DEFAULT_RAW_RETENTION_DAYS = 7;
 export const DEFAULT_AGGREGATE_RETENTION_DAYS = 90;
@@ -56,6 +57,9 @@ export interface StoredReading {
   acvpu: Acvpu | null;
   o2: boolean | null;
   fault: string | null;
+  /** What the monitor named when it conflicts with the admissions (see occupancy.ts), else null. */
+  monitorPatientRef: string | null;
+  patientConflict: PatientConflict | null;
 }
 
 export type StoreResult =
@@ -70,8 +74,8 @@ export interface IncomingReading {
   payload: VitalsPayload;
 }
 
-const INSERT_READING = `INSERT INTO vitals_readings (ward, bed, device_id, seq, patient_ref, ts, received_at, hr, spo2, rr, temp_c, sbp, dbp, acvpu, o2, fault)
-  VALUES (@ward, @bed, @device_id, @seq, @patient_ref, @ts, @received_at, @hr, @spo2, @rr, @temp_c, @sbp, @dbp, @acvpu, @o2, @fault)
+const INSERT_READING = `INSERT INTO vitals_readings (ward, bed, device_id, seq, patient_ref, ts, received_at, hr, spo2, rr, temp_c, sbp, dbp, acvpu, o2, fault, monitor_patient_ref, patient_conflict)
+  VALUES (@ward, @bed, @device_id, @seq, @patient_ref, @ts, @received_at, @hr, @spo2, @rr, @temp_c, @sbp, @dbp, @acvpu, @o2, @fault, @monitor_patient_ref, @patient_conflict)
   ON CONFLICT (device_id, seq) DO NOTHING`;
 
 export interface MinuteAggregate {
@@ -92,6 +96,28 @@ export interface MinuteAggregate {
   o2Any: boolean | null;
   faults: number;
 }
+/** One bed-minute of a patient's readings (VitalsRepo.patientMinutes): the minute's latest reading. */
+export interface PatientMinute {
+  /** UTC minute, 'YYYY-MM-DDTHH:MM'. */
+  minute: string;
+  ward: string;
+  bed: string;
+  patientRef: string;
+  ts: string;
+  hr: number | null;
+  spo2: number | null;
+  rr: number | null;
+  tempC: number | null;
+  sbp: number | null;
+  dbp: number | null;
+  acvpu: Acvpu | null;
+  o2: boolean | null;
+  /** Readings in that minute. */
+  n: number;
+  /** Of which the monitor named another patient. */
+  conflicts: number;
+}
+
 export interface Stat {
   min: number;
   max: number;
@@ -116,6 +142,8 @@ interface ReadingRow {
   acvpu: Acvpu | null;
   o2: number | null;
   fault: string | null;
+  monitor_patient_ref: string | null;
+  patient_conflict: PatientConflict | null;
 }
 
 function toReading(row: ReadingRow): StoredReading {
@@ -137,6 +165,8 @@ function toReading(row: ReadingRow): StoredReading {
     acvpu: row.acvpu,
     o2: row.o2 === null ? null : row.o2 === 1,
     fault: row.fault,
+    monitorPatientRef: row.monitor_patient_ref,
+    patientConflict: row.patient_conflict,
   };
 }
 
@@ -152,11 +182,17 @@ function minuteRange(minute: string): [string, string] {
 export interface VitalsRepoOptions {
   /** When given, each stored reading also appends an audit entry (action `vitals.reading.create`) in the same transaction. */
   audit?: AuditLedger | null;
+  /**
+   * Who is in each bed (the admissions): a reading is stored under the patient admitted to its bed at
+   * its time (occupancy.ts). Without it, under the patient the monitor names, as before admissions.
+   */
+  occupancy?: BedOccupancy | null;
 }
 
 export class VitalsRepo {
   private readonly outbox: Outbox;
   private readonly audit: AuditLedger | null;
+  private readonly occupancy: BedOccupancy | null;
   private readonly statements = new Map<string, Statement>();
 
   constructor(
@@ -166,6 +202,7 @@ export class VitalsRepo {
   ) {
     this.outbox = new Outbox(db, now);
     this.audit = options.audit ?? null;
+    this.occupancy = options.occupancy ?? null;
   }
 
   /**
@@ -193,7 +230,8 @@ export class VitalsRepo {
       for (const { bed, payload } of readings) {
         const ts = new Date(payload.ts).toISOString();
         const minute = minuteOf(ts);
-        const patientRef = payload.patient ?? null;
+        const attribution: Attribution = attributeReading(this.occupancy, `${bed.ward}/${bed.bed}`, payload.patient, Date.parse(ts));
+        const patientRef = attribution.patientRef;
         let info: { changes: number; lastInsertRowid: number | bigint };
         try {
           info = this.statement(INSERT_READING).run({
@@ -213,6 +251,8 @@ export class VitalsRepo {
             acvpu: payload.acvpu ?? null,
             o2: payload.o2 === undefined ? null : payload.o2 ? 1 : 0,
             fault: payload.fault ?? null,
+            monitor_patient_ref: attribution.monitorPatientRef,
+            patient_conflict: attribution.conflict,
           });
         } catch (error) {
           if (!String((error as { code?: unknown }).code ?? '').startsWith('SQLITE_CONSTRAINT')) throw error;
@@ -339,6 +379,51 @@ export class VitalsRepo {
   latest(bed: BedRef): StoredReading | null {
     const row = this.db.prepare('SELECT * FROM vitals_readings WHERE ward = ? AND bed = ? ORDER BY ts DESC, id DESC LIMIT 1').get(bed.ward, bed.bed) as ReadingRow | undefined;
     return row ? toReading(row) : null;
+  }
+
+  /**
+   * A patient's readings since `since`, across beds, one per bed and minute (the latest reading of that
+   * minute, as the board's trend shows it), oldest first: at most `limit` minutes (the newest). `refs`
+   * are the references the patient's readings may be stored under (`Patient/<id>`, `mrn:<MRN>`).
+   * `conflicts`: readings of that minute whose monitor named someone else (occupancy.ts).
+   */
+  patientMinutes(refs: readonly string[], since: string, limit: number): { minutes: PatientMinute[]; truncated: boolean } {
+    if (refs.length === 0) return { minutes: [], truncated: false };
+    const marks = refs.map(() => '?').join(', ');
+    // One max() and no other min()/max(): SQLite takes the bare columns from the row holding the max.
+    const rows = this.db
+      .prepare(
+        `SELECT ward, bed, max(ts) AS ts, substr(ts, 1, 16) AS minute, patient_ref, hr, spo2, rr, temp_c, sbp, dbp, acvpu, o2, count(*) AS n, sum(patient_conflict IS NOT NULL) AS conflicts
+         FROM vitals_readings WHERE patient_ref IN (${marks}) AND ts >= ?
+         GROUP BY substr(ts, 1, 16), ward, bed ORDER BY minute DESC, ward, bed LIMIT ?`,
+      )
+      .all(...refs, new Date(since).toISOString(), limit + 1) as (Omit<ReadingRow, 'id' | 'device_id' | 'seq' | 'received_at' | 'fault' | 'monitor_patient_ref' | 'patient_conflict'> & {
+      minute: string;
+      n: number;
+      conflicts: number;
+    })[];
+    const truncated = rows.length > limit;
+    const minutes = rows
+      .slice(0, limit)
+      .reverse()
+      .map((r) => ({
+        minute: r.minute,
+        ward: r.ward,
+        bed: r.bed,
+        patientRef: r.patient_ref ?? '',
+        ts: r.ts,
+        hr: r.hr,
+        spo2: r.spo2,
+        rr: r.rr,
+        tempC: r.temp_c,
+        sbp: r.sbp,
+        dbp: r.dbp,
+        acvpu: r.acvpu,
+        o2: r.o2 === null ? null : r.o2 === 1,
+        n: r.n,
+        conflicts: r.conflicts,
+      }));
+    return { minutes, truncated };
   }
 
   /**

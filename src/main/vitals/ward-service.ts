@@ -8,6 +8,12 @@
  * patient it names, so the setting follows the patient to another bed and the next patient in the bed
  * is back on scale 1.
  *
+ * Patients in beds (ADT, migration 8): with `occupancy` (the admissions, see occupancy.ts), each reading
+ * is stored under the patient admitted to its bed at the reading's time, the board shows that patient
+ * (name and MRN, made once per admission change, not per reading), NEWS2 uses their scale, and a monitor
+ * naming someone else raises the bed's `patient-mismatch` technical alarm; the reading is kept, never
+ * silently relinked. Admitted beds are on the board with or without a monitor reporting.
+ *
  * Every alarm event goes to the alarm log (alarm_events, migration 7, alarm-log.ts) in the transaction
  * of its audit entry: what the engine does by itself in one transaction per turn of the event loop
  * (writeAlarmLog), acknowledge and pause in the transaction of their audited call (silence).
@@ -23,8 +29,11 @@ import { VitalsIngest, workstationClientId, type BedKey, type RejectReason } fro
 import { scoreNews2, type News2Result } from './news2.js';
 import type { VitalsPayload } from './payload.js';
 import { VitalsRepo, type StoredReading } from './vitals-repo.js';
+import { attributeReading, type BedOccupancy, type BedOccupant } from './occupancy.js';
 
 const TREND_MINUTES = 60;
+/** A patient's trend (patientTrend): at most this many bed-minutes in one answer (3 days of one bed). */
+const PATIENT_TREND_MAX_MINUTES = 4320;
 const TREND_KEYS = ['hr', 'spo2', 'rr', 'sbp'] as const;
 const RETENTION_EVERY_MS = 3_600_000;
 /** Due minute bundles are written over this many seconds (one run per second). */
@@ -47,6 +56,12 @@ interface BedState {
   technical: Map<string, string>;
   /** The NEWS2 SpO2 scale the engine scores this bed on: always that of `patientRef` (1 without a patient). */
   spo2Scale: Spo2Scale;
+  /** The patient admitted to the bed now (ADT), as the board shows it: made once per admission change. */
+  occupant: BedView['admission'];
+  /** The engine has a `patient-mismatch` alarm on for this bed (or may have): readings must say when it is over. */
+  mismatch: boolean;
+  /** A monitor has reported from this bed (the engine watches it): an admitted bed without one is only on the board. */
+  monitored: boolean;
 }
 
 /** A patient a clinician put on SpO2 scale 2 (scale 1, the default, is the absence of a setting). */
@@ -82,6 +97,11 @@ export interface WardServiceOptions {
   /** Sends a ward update to every window allowed to see it. */
   broadcast: (update: { beds: BedView[]; alarms: AlarmView[] | null; link: WardBoard['link']; counters: WardBoard['counters'] }) => void;
   log: (message: string) => void;
+  /**
+   * Who is admitted to each bed (ADT; occupancy.ts): readings are stored under, and the board shows, the
+   * admitted patient. Without it, the patient the monitor names, as before admissions existed.
+   */
+  occupancy?: BedOccupancy | null;
 }
 
 /** The alarm engine's bed ids cannot hold '/' (it separates the parts of an alarm id); ward and bed names cannot hold ':'. */
@@ -103,6 +123,18 @@ function news2View(result: News2Result | null): BedView['news2'] {
   };
 }
 
+/** One bed-minute of a patient's trend (patientTrend). */
+export type PatientTrendMinute = Vitals & { minute: string; bedKey: string; news2: number | null; readings: number; conflicts: number };
+
+/**
+ * The beds as someone may see them who may not read restricted records (no break-glass): a restricted
+ * patient's name is left out (the MRN stays, as in every list). The same array when there is nothing to hide.
+ */
+export function hideRestrictedNames(beds: BedView[]): BedView[] {
+  if (!beds.some((b) => b.admission?.restricted && b.admission.name !== null)) return beds;
+  return beds.map((b) => (b.admission?.restricted && b.admission.name !== null ? { ...b, admission: { ...b.admission, name: null } } : b));
+}
+
 export function alarmView(alarm: Alarm): AlarmView {
   return {
     id: alarm.id,
@@ -116,6 +148,7 @@ export function alarmView(alarm: Alarm): AlarmView {
     acknowledged: alarm.acknowledged ? { by: alarm.acknowledged.by, reason: alarm.acknowledged.reason, at: new Date(alarm.acknowledged.at).toISOString() } : null,
     pausedUntil: alarm.paused ? new Date(alarm.paused.until).toISOString() : null,
     escalationLevel: alarm.escalationLevel,
+    currentSeverity: alarm.currentSeverity,
   };
 }
 
@@ -175,7 +208,7 @@ export class WardService {
 
   async start(db: Db): Promise<void> {
     if (this.ingest) return;
-    this.repo = new VitalsRepo(db, this.options.now);
+    this.repo = new VitalsRepo(db, this.options.now, { occupancy: this.options.occupancy ?? null });
     this.alarmLog = new AlarmLog(db, this.options.now);
     this.stopping = false;
     this.db = db;
@@ -199,7 +232,6 @@ export class WardService {
       resolved = await resolveVitalsBroker(null, { ...embeddedOptions, port: 0 });
     }
     const { url, embedded } = resolved;
-    if (embedded) this.options.log(`vitals: embedded MQTT broker listening on ${url}`);
     this.broker = embedded;
     this.link = { up: false, since: null, broker: redactBrokerUrl(url) };
     // The embedded broker: the workstation's own account, made for this launch; TLS checked against its certificate.
@@ -214,12 +246,14 @@ export class WardService {
       ...(username ? { username } : {}),
       ...(password ? { password } : {}),
       ...(tls ? { tls } : {}),
-      onReading: (bedKey, payload) => this.reading(bedKey, payload),
+      onReading: (bedKey, payload, stored) => this.reading(bedKey, payload, stored),
       onRejected: (bedKey, reason) => this.rejected(bedKey, reason),
       onLink: (up, at) => this.linkChanged(up, at),
       now: this.options.now,
       log: this.options.log,
     });
+    // Admitted beds are on the board from the start, with or without a monitor reporting.
+    this.occupancyChanged();
     this.ingest.start();
     this.timers.push(
       setInterval(() => {
@@ -306,15 +340,23 @@ export class WardService {
         technical: new Map(),
         // The engine's default for a bed it has not seen.
         spo2Scale: 1,
+        occupant: null,
+        mismatch: false,
+        monitored: false,
       };
       this.beds.set(bedKey, state);
     }
     return state;
   }
 
-  private reading(bedKey: BedKey, payload: VitalsPayload): void {
+  private reading(bedKey: BedKey, payload: VitalsPayload, stored?: StoredReading): void {
     const bed = this.bedState(bedKey);
-    bed.patientRef = payload.patient ?? bed.patientRef;
+    // The patient the reading was stored under (the admitted one, see occupancy.ts). The board names the
+    // patient admitted now; a bed without an admission, the last patient a monitor named there (not the
+    // one of an earlier stay that a late reading belongs to).
+    const patientRef = stored ? stored.patientRef : (payload.patient ?? null);
+    if (!bed.occupant) bed.patientRef = payload.patient ?? bed.patientRef;
+    bed.monitored = true;
     bed.latest = vitalsOf({
       ts: new Date(payload.ts).toISOString(),
       hr: payload.hr ?? null,
@@ -339,7 +381,65 @@ export class WardService {
     // Scored on the scale of the patient this reading is for: a patient on scale 2 keeps it in another
     // bed, and the next patient in this bed is back on scale 1.
     this.syncSpo2Scale(bed);
-    this.apply(this.engine.ingest(engineBed(bedKey), payload, this.nowMs()));
+    // The engine resets a bed's NEWS2 inputs when the patient changes: it is told the attributed one.
+    const forEngine = patientRef === (payload.patient ?? null) ? payload : { ...payload, patient: patientRef ?? undefined };
+    this.apply(this.engine.ingest(engineBed(bedKey), forEngine, this.nowMs()));
+    if (stored?.patientConflict || bed.mismatch) this.checkPatient(bed, payload, stored ?? null);
+  }
+
+  /**
+   * The monitor named another patient than the admission (occupancy.ts): a technical alarm on the bed,
+   * with what is wrong in words, until a reading agrees again. The reading itself is kept (stored
+   * under the admitted patient, with what the monitor sent beside it).
+   */
+  private checkPatient(bed: BedState, payload: VitalsPayload, stored: StoredReading | null): void {
+    let problem: string | null = null;
+    if (stored?.patientConflict) {
+      problem =
+        attributeReading(this.options.occupancy ?? null, bed.key, payload.patient, Date.parse(stored.ts)).problem ??
+        `Monitor reports a different patient (${stored.monitorPatientRef ?? 'unknown'}) from the admission of bed ${bed.key}`;
+    }
+    bed.mismatch = problem !== null;
+    this.apply(this.engine.patientMismatch(engineBed(bed.key), problem, this.nowMs()));
+  }
+
+  /**
+   * The admissions changed (ADT): beds `bedKeys` (all when omitted) now show who is admitted there,
+   * are scored on that patient's SpO2 scale, and go out with the next update. A bed whose patient left
+   * starts a fresh trend: the last hour on a tile is the patient's in the bed, never the previous one's.
+   */
+  occupancyChanged(bedKeys?: Iterable<string>): void {
+    const occupancy = this.options.occupancy;
+    if (!occupancy) return;
+    const occupied = occupancy.occupied();
+    const keys = bedKeys ? [...bedKeys] : [...new Set([...this.beds.keys(), ...occupied.keys()])];
+    let changed = false;
+    for (const key of keys) {
+      const occupant = occupied.get(key) ?? null;
+      if (!occupant && !this.beds.has(key)) continue;
+      changed = this.setOccupant(this.bedState(key), occupant) || changed;
+    }
+    // Pushed at once: the nurse who admitted sees the name on the tile with the answer.
+    if (changed && this.repo) this.flush();
+  }
+
+  private setOccupant(bed: BedState, occupant: BedOccupant | null): boolean {
+    if ((bed.occupant?.admissionId ?? null) === (occupant?.admissionId ?? null)) return false;
+    const previous = bed.patientRef;
+    bed.occupant = occupant
+      ? Object.freeze({ admissionId: occupant.admissionId, patientId: occupant.patientId, mrn: occupant.mrn, name: occupant.name, restricted: occupant.restricted, synthetic: occupant.synthetic, since: occupant.since, by: occupant.by })
+      : null;
+    bed.patientRef = occupant ? `Patient/${occupant.patientId}` : null;
+    if (previous !== null && previous !== bed.patientRef) {
+      bed.latest = null;
+      bed.trend = emptyTrend();
+      bed.trendMinute = Math.floor(this.nowMs() / 60_000);
+    }
+    // Re-scored on the new patient's scale; a bed no monitor reports from is left to its first reading
+    // (telling the engine now would start its no-data watch).
+    if (bed.monitored) this.syncSpo2Scale(bed);
+    this.dirty.add(bed.key);
+    return true;
   }
 
   private rejected(bedKey: BedKey, reason: RejectReason): void {
@@ -433,7 +533,9 @@ export class WardService {
   }
 
   private view(bed: BedState): BedView {
-    const setting = bed.spo2Scale === 2 && bed.patientRef !== null ? this.spo2Scales.get(bed.patientRef) : undefined;
+    // A bed no monitor has reported from yet is not in the engine: its patient's scale, as it will be scored.
+    const scale = bed.monitored ? bed.spo2Scale : this.spo2ScaleOf(bed.patientRef);
+    const setting = scale === 2 && bed.patientRef !== null ? this.spo2Scales.get(bed.patientRef) : undefined;
     return {
       key: bed.key,
       ward: bed.ward,
@@ -443,8 +545,9 @@ export class WardService {
       news2: news2View(this.engine.news2(engineBed(bed.key))),
       trend: { hr: [...bed.trend.hr], spo2: [...bed.trend.spo2], rr: [...bed.trend.rr], sbp: [...bed.trend.sbp] },
       technical: [...bed.technical.values()],
-      spo2Scale: bed.spo2Scale,
+      spo2Scale: scale,
       spo2ScaleSetBy: setting ? { by: setting.by, reason: setting.reason, at: setting.at } : null,
+      admission: bed.occupant,
     };
   }
 
@@ -497,9 +600,37 @@ export class WardService {
     return { bedKey, readings, patientRefs };
   }
 
+  /**
+   * A patient's readings of the last `hours` across beds, one per bed and minute (its latest reading),
+   * each scored on the patient's current SpO2 scale (as the live score is): for the patient's record.
+   * `refs`: the references the patient's readings are stored under (`Patient/<id>`, `mrn:<MRN>`).
+   */
+  patientTrend(refs: readonly string[], hours: number): { since: string; minutes: PatientTrendMinute[]; truncated: boolean } {
+    if (!this.repo) throw new NwError('conflict', 'Ward monitoring is not running: the vitals cannot be read now.');
+    const since = new Date(this.nowMs() - hours * 3_600_000).toISOString();
+    const { minutes, truncated } = this.repo.patientMinutes(refs, since, PATIENT_TREND_MAX_MINUTES);
+    return {
+      since,
+      truncated,
+      minutes: minutes.map((m) => {
+        const obs = { rr: m.rr ?? undefined, spo2: m.spo2 ?? undefined, o2: m.o2 ?? undefined, sbp: m.sbp ?? undefined, hr: m.hr ?? undefined, acvpu: m.acvpu ?? undefined, tempC: m.tempC ?? undefined };
+        let news2: number | null = null;
+        try {
+          const score = scoreNews2(obs, { spo2Scale: this.spo2ScaleOf(m.patientRef) });
+          news2 = score.complete ? score.aggregate : null;
+        } catch {
+          news2 = null;
+        }
+        return { minute: m.minute, bedKey: `${m.ward}/${m.bed}`, ...vitalsOf(m), news2, readings: m.n, conflicts: m.conflicts };
+      }),
+    };
+  }
+
   /** The scale bed `bedKey` is scored on now (that of its patient), or null for a bed not on the board. */
   spo2ScaleOfBed(bedKey: string): Spo2Scale | null {
-    return this.beds.get(bedKey)?.spo2Scale ?? null;
+    const bed = this.beds.get(bedKey);
+    if (!bed) return null;
+    return bed.monitored ? bed.spo2Scale : this.spo2ScaleOf(bed.patientRef);
   }
 
   /** The monitor's reference of the patient now in bed `bedKey`, or null. */
@@ -521,7 +652,7 @@ export class WardService {
     if (patientRef === null) {
       throw new NwError(
         'conflict',
-        `No patient is known in bed ${bedKey}: the scale is set for a patient. The bedside monitor must send the patient's reference with its readings first.`,
+        `No patient is known in bed ${bedKey}: the scale is set for a patient. Admit the patient to the bed first (or have the bedside monitor send the patient's reference).`,
       );
     }
     const at = this.options.now().toISOString();
@@ -539,8 +670,10 @@ export class WardService {
     else this.spo2Scales.delete(patientRef);
     for (const other of this.beds.values()) {
       if (other.patientRef !== patientRef) continue;
-      other.spo2Scale = scale;
       this.dirty.add(other.key);
+      // An admitted bed no monitor reports from yet gets the scale with its first reading (see view).
+      if (!other.monitored) continue;
+      other.spo2Scale = scale;
       this.apply(this.engine.configureBed(engineBed(other.key), { spo2Scale: scale }, this.nowMs()));
     }
     this.flush();

@@ -21,7 +21,8 @@ export function Home({ session }: { session: SessionInfo }) {
             <li key={a.id}>
               <a className="card" href={href(`/${a.id}`)} data-testid={`home-card-${a.id}`}>
                 <span className="card__title">{a.label}</span>
-                <span className="card__body">{AREA_DESCRIPTIONS[a.id]}</span>
+                <span className="card__body">{AREA_DESCRIPTIONS[a.id].now}</span>
+                {AREA_DESCRIPTIONS[a.id].coming ? <span className="card__coming">Coming: {AREA_DESCRIPTIONS[a.id].coming}</span> : null}
               </a>
             </li>
           ))}

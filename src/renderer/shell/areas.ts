@@ -2,13 +2,14 @@
 import type { SessionInfo } from '../../shared/ipc.js';
 import { AREAS, type AreaId } from '../../shared/roles.js';
 
-export const AREA_DESCRIPTIONS: Record<AreaId, string> = {
-  viewer: 'DTI second read: diffusion series, tractography and anisotropy maps.',
-  ward: 'Live bedside vitals and alarms for the ward.',
-  schedule: 'Appointments, scanner slots and clinic lists.',
-  patients: 'Search, open and register patient records.',
-  sync: 'FHIR R4 servers and the queue of changes waiting to be sent.',
-  admin: 'Staff accounts, roles and the tamper-evident audit trail.',
+/** What each area does today, and what is still to come (shown as such, so nobody relies on it). */
+export const AREA_DESCRIPTIONS: Record<AreaId, { now: string; coming?: string }> = {
+  viewer: { now: 'Import DTI series (DICOM, NIfTI), tensor fit, FA, MD, AD, RD and colour-FA maps.', coming: 'the AI second read' },
+  ward: { now: 'Live bedside vitals with NEWS2, alarms to acknowledge and each alarm’s history.' },
+  schedule: { now: 'Nothing yet.', coming: 'appointments, scanner slots, reminders and follow-ups' },
+  patients: { now: 'Search, open and register patient records.' },
+  sync: { now: 'Whether the configured FHIR R4 servers answer, and how many changes wait in the queue.', coming: 'sending the queued changes' },
+  admin: { now: 'Staff accounts, bedside monitor credentials and the tamper-evident audit trail.' },
 };
 
 export function areaAllowed(session: SessionInfo, id: AreaId): boolean {

@@ -6,7 +6,7 @@
 import { create } from 'zustand';
 import type { ImagingJob, RequestOf, Study } from '../../shared/ipc.js';
 import { call, subscribe } from '../api/client.js';
-import { errorMessage, toApiError } from '../api/errors.js';
+import { errorMessage, toApiError, type ApiError } from '../api/errors.js';
 import { navigate } from './route.js';
 
 export type PointerMode = 'window' | 'pan';
@@ -119,18 +119,26 @@ function ensurePolling(): void {
   }, 3_000);
 }
 
-export async function startImport(request: RequestOf<'imaging.import'>): Promise<boolean> {
+/** Starts an import; resolves to null when it is under way, else to why it was refused (also shown as `importError`). */
+export async function startImport(request: RequestOf<'imaging.import'>): Promise<ApiError | null> {
   useViewer.setState({ importError: null });
   try {
     const job = await call('imaging.import', request);
     useViewer.setState({ watchedJobId: job.id });
     upsertJob(job);
     ensurePolling();
-    return true;
+    return null;
   } catch (error) {
-    useViewer.setState({ importError: toApiError(error).message });
-    return false;
+    const apiError = toApiError(error);
+    useViewer.setState({ importError: apiError.message });
+    return apiError;
   }
+}
+
+/** Links a study stored without a patient (imaging.linkPatient), then refreshes the list. */
+export async function linkStudyPatient(request: RequestOf<'imaging.linkPatient'>): Promise<void> {
+  await call('imaging.linkPatient', request);
+  await fetchStudies();
 }
 
 export function openStudy(studyId: string): void {

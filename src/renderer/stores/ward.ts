@@ -10,7 +10,7 @@
  * comes back, never polled.
  */
 import { create } from 'zustand';
-import type { AlarmView, BedView, EventPayload, Spo2Scale, WardBoard } from '../../shared/ipc.js';
+import type { AdmissionView, AlarmView, BedView, EventPayload, Spo2Scale, WardBoard } from '../../shared/ipc.js';
 import { call, onConnection, subscribe } from '../api/client.js';
 import { errorMessage } from '../api/errors.js';
 import { navigate } from './route.js';
@@ -288,4 +288,24 @@ export function openBed(key: string): void {
 
 export function closeBed(): void {
   navigate('/ward');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admissions (ADT; audited by the host; 'adt:write', nurses and physicians)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Admit, transfer, discharge: the host pushes the beds concerned in a `ward.update` right after the
+ * change; the call's answer is the stay.
+ */
+export function admitPatient(patientId: string, bedKey: string, reason: string): Promise<AdmissionView> {
+  return call('adt.admit', { patientId, bedKey, ...(reason.trim() ? { reason: reason.trim() } : {}) });
+}
+
+export async function transferPatient(patientId: string, admissionId: string, toBedKey: string, reason: string): Promise<AdmissionView> {
+  return (await call('adt.transfer', { patientId, admissionId, toBedKey, ...(reason.trim() ? { reason: reason.trim() } : {}) })).to;
+}
+
+export function dischargePatient(patientId: string, admissionId: string, reason: string): Promise<AdmissionView> {
+  return call('adt.discharge', { patientId, admissionId, ...(reason.trim() ? { reason: reason.trim() } : {}) });
 }

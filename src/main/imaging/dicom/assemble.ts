@@ -156,6 +156,29 @@ function sliceAxisOf(v: Vec3): 1 | 2 | 3 {
   return axis;
 }
 
+const FLT_EPSILON = 1.1920928955078125e-7;
+
+/**
+ * dcm2niix's verify_slice_dir for a UIH grid: true if the tiles run against row × column (dcm2niix then
+ * reverses them, nii_flipZ). The position it compares along the slice axis is the next file's first one if
+ * that differs (float32, isSameFloat), else the file's last (0020,0032), i.e. its last tile; with neither it
+ * guesses from the sign of the summed slice normal.
+ */
+function uihGridReversed(headers: FileHeader[], sliceVector: Vec3, nz: number): boolean {
+  const first = headers[0]!;
+  const p0 = first.frames[0]!.position!;
+  const axis = sliceAxisOf(sliceVector) - 1;
+  const differs = (p: Vec3 | null | undefined): p is Vec3 => !!p && Math.abs(Math.fround(p[axis]!) - Math.fround(p0[axis]!)) > FLT_EPSILON;
+  const next = headers[1]?.frames[0]?.position;
+  const tiles = first.mosaic?.grid === 'uih' ? first.mosaic.tilePositions : [];
+  const last = tiles[tiles.length - 1];
+  const ref = differs(next) ? next : differs(last) ? last : null;
+  if (!ref) return sliceVector[0] + sliceVector[1] + sliceVector[2] < 0;
+  const start = p0[axis]!;
+  const end = start + sliceVector[axis]! * (nz - 1);
+  return ref[axis]! > start !== end > start;
+}
+
 /**
  * Plan the series: order slices and volumes, compute the affine as dcm2niix writes it.
  * Throws ImagingInputError (naming a file) when the images do not form one consistent 4-D series.
@@ -188,29 +211,46 @@ export function planSeries(headersIn: FileHeader[]): SeriesPlan {
   let nz: number;
 
   if (layout === 'mosaic') {
-    const n = first.mosaic!.slices;
-    const tilesPerRow = Math.ceil(Math.sqrt(n));
-    if (first.columns % tilesPerRow !== 0 || first.rows % tilesPerRow !== 0)
-      fail(`${first.file}: a ${first.columns}×${first.rows} mosaic cannot hold ${n} slices in a ${tilesPerRow}×${tilesPerRow} grid.`, first.file);
-    nx = first.columns / tilesPerRow;
-    ny = first.rows / tilesPerRow;
+    const mosaic = first.mosaic!;
+    const n = mosaic.slices;
+    // dcm2niix's nii_demosaic: ceil(sqrt(n)) tile columns; Siemens as many tile rows, UIH only the rows it
+    // fills (20 slices: 5×5 Siemens, 5 columns × 4 rows UIH). Tiles run along rows, then down.
+    const tileColumns = Math.ceil(Math.sqrt(n));
+    const tileRows = mosaic.grid === 'uih' ? Math.ceil(n / tileColumns) : tileColumns;
+    const what = mosaic.grid === 'uih' ? 'UIH grid' : 'mosaic';
+    if (first.columns % tileColumns !== 0 || first.rows % tileRows !== 0)
+      fail(`${first.file}: a ${first.columns}×${first.rows} ${what} cannot hold ${n} slices in a ${tileColumns}×${tileRows} grid.`, first.file);
+    nx = first.columns / tileColumns;
+    ny = first.rows / tileRows;
     nz = n;
+    dx = f0.spacingBetweenSlices && f0.spacingBetweenSlices > 0 ? f0.spacingBetweenSlices : f0.sliceThickness && f0.sliceThickness > 0 ? f0.sliceThickness : 1;
+    sliceVector = scale(normal, dx);
+    let reversed = false;
+    if (mosaic.grid === 'uih') {
+      // The position is the first tile's own (no corner shift, dcm2niix applies that to Siemens only); the
+      // stack direction is dcm2niix's verify_slice_dir, as for classic series.
+      const p0 = f0.position!;
+      originLps = p0;
+      if (nz > 1) {
+        reversed = uihGridReversed(headers, sliceVector, nz);
+        if (reversed) originLps = sub(p0, scale(sliceVector, nz - 1));
+      }
+    } else {
+      // dcm2niix: the DICOM position is the corner of the whole mosaic; move it to the corner of the first tile.
+      const lFactorX = (first.columns - first.columns / tileColumns) / 2;
+      const lFactorY = (first.rows - first.rows / tileRows) / 2;
+      originLps = add(f0.position!, add(scale(row, colSpacing * lFactorX), scale(column, rowSpacing * lFactorY)));
+      const csaNormal = mosaic.sliceNormal;
+      if (csaNormal && det3(row, column, csaNormal) < 0) {
+        mosaicNegativeDeterminant = true;
+        sliceVector = scale(sliceVector, -1);
+      }
+    }
     // One file per volume, in instance order (dcm2niix sorts by instance number).
     volumes = headers.map((h) => {
-      const slices = Array.from({ length: n }, (_, t) => ({ header: h, frame: h.frames[0]!, tile: t }));
+      const slices = Array.from({ length: n }, (_, k) => ({ header: h, frame: h.frames[0]!, tile: reversed ? n - 1 - k : k }));
       return { slices, representative: slices[0]!, diffusion: h.frames[0]!.diffusion };
     });
-    dx = f0.spacingBetweenSlices && f0.spacingBetweenSlices > 0 ? f0.spacingBetweenSlices : f0.sliceThickness && f0.sliceThickness > 0 ? f0.sliceThickness : 1;
-    // dcm2niix: the DICOM position is the corner of the whole mosaic; move it to the corner of the first tile.
-    const lFactorX = (first.columns - first.columns / tilesPerRow) / 2;
-    const lFactorY = (first.rows - first.rows / tilesPerRow) / 2;
-    originLps = add(f0.position!, add(scale(row, colSpacing * lFactorX), scale(column, rowSpacing * lFactorY)));
-    sliceVector = scale(normal, dx);
-    const csaNormal = first.mosaic!.sliceNormal;
-    if (csaNormal && det3(row, column, csaNormal) < 0) {
-      mosaicNegativeDeterminant = true;
-      sliceVector = scale(sliceVector, -1);
-    }
   } else {
     nx = first.columns;
     ny = first.rows;

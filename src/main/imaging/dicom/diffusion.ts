@@ -72,6 +72,7 @@ export function diffusionTable(plan: SeriesPlan): DiffusionTable {
     throw new ImagingInputError(`${what} has no diffusion directions: its diffusion-weighted images are isotropic (trace/ADC) images.`, first.file);
   const out = keep.map((i) => ({ b: raw[i]!.b, g: [...raw[i]!.g] as Vec3 }));
   if (vendor === 'GE') geCorrect(plan, out);
+  else if (vendor === 'UIH') uihToImage(out);
   else worldToImage(plan, out);
   return {
     keep,
@@ -91,6 +92,14 @@ function worldToImage(plan: SeriesPlan, vols: { b: number; g: Vec3 }[]): void {
     v.g = [im[0], -im[1], im[2]];
     if (plan.mosaicNegativeDeterminant) v.g[1] = -v.g[1];
   }
+}
+
+/**
+ * UIH: (0065,1037) is already in the image frame (row, column, slice); dcm2niix only negates the column
+ * component for its bottom-up rows, without normalising (siemensPhilipsCorrectBvecs, UIH branch).
+ */
+function uihToImage(vols: { b: number; g: Vec3 }[]): void {
+  for (const v of vols) v.g = [v.g[0], -v.g[1], v.g[2]];
 }
 
 /** GE: gradients are already in the logical (image) frame; reproduce dcm2niix's geCorrectBvecs. */

@@ -8,7 +8,7 @@ import { isNativeTransferSyntax, transferSyntaxName, type DicomDataset, type Par
 import { TAG } from './tags.js';
 
 export type Vec3 = [number, number, number];
-export type Vendor = 'GE' | 'Siemens' | 'Philips' | 'other';
+export type Vendor = 'GE' | 'Siemens' | 'Philips' | 'UIH' | 'other';
 export type Layout = 'classic' | 'enhanced' | 'mosaic';
 
 /** Diffusion encoding as stored, before any conversion (gradient in the vendor's own frame). */
@@ -20,7 +20,7 @@ export interface RawDiffusion {
   /** (0018,9075) or Siemens (0019,100d): DIRECTIONAL, ISOTROPIC, NONE, BMATRIX; null if absent. */
   directionality: string | null;
   /** Which tags supplied b and g. */
-  source: 'standard' | 'ge' | 'siemens' | 'csa' | 'philips' | 'none';
+  source: 'standard' | 'ge' | 'siemens' | 'csa' | 'philips' | 'uih' | 'none';
 }
 
 /** One 2-D image: a classic file, an enhanced frame, or a whole mosaic (tiles are split later). */
@@ -54,8 +54,14 @@ export interface FileHeader {
   seriesDescription: string;
   manufacturer: string;
   vendor: Vendor;
+  /** (0010,0010) as stored ('Family^Given^Middle^Prefix^Suffix'), in the file's character set. */
   patientName: string | null;
+  /** (0010,0020) */
   patientId: string | null;
+  /** (0010,0030) as stored, normally YYYYMMDD. */
+  patientBirthDate: string | null;
+  /** (0010,0040): M, F, O or empty. */
+  patientSex: string | null;
   studyDate: string | null;
   instanceNumber: number | null;
   acquisitionTime: number | null;
@@ -80,8 +86,11 @@ export interface FileHeader {
   phaseEncodingDirection: 'ROW' | 'COL' | null;
   imagesInAcquisition: number | null;
   geNumberOfDiffusionDirections: number | null;
-  /** Siemens mosaic: number of tiles holding slices, and the CSA slice normal. */
-  mosaic: { slices: number; sliceNormal: Vec3 | null } | null;
+  /**
+   * Siemens mosaic or UIH grid: number of tiles holding slices, and (Siemens) the CSA slice normal or (UIH)
+   * the slice positions of the tiles from the VFrame sequence (0065,1051), in order.
+   */
+  mosaic: { grid: 'siemens'; slices: number; sliceNormal: Vec3 | null } | { grid: 'uih'; slices: number; tilePositions: Vec3[] } | null;
   /** Why the pixel data cannot be decoded (compressed transfer syntax, inconsistent length), or null. */
   unsupported: string | null;
   /** (0020,9165) pointers of the dimension index, in order. */
@@ -105,6 +114,8 @@ export function vendorOf(manufacturer: string): Vendor {
   if (m.startsWith('GE')) return 'GE';
   if (m.startsWith('SI')) return 'Siemens';
   if (m.startsWith('PH')) return 'Philips';
+  // dcm2niix: 'UI' (Manufacturer "UIH", "United Imaging Healthcare").
+  if (m.startsWith('UI')) return 'UIH';
   return 'other';
 }
 
@@ -125,6 +136,21 @@ function orientationOf(v: number[]): [Vec3, Vec3] | null {
 /** First item of a functional group macro: per-frame item first, then shared. */
 function group(perFrame: DicomDataset | undefined, shared: DicomDataset | undefined, seqTag: number): DicomDataset | undefined {
   return perFrame?.item(seqTag) ?? shared?.item(seqTag);
+}
+
+/**
+ * A text value in the file's character set (0008,0005): UTF-8 for ISO_IR 192, else Latin-1 (ISO_IR 100,
+ * a superset of the default repertoire). Other character sets (ISO 2022 escapes) come out as Latin-1.
+ */
+function text(ds: DicomDataset, t: number): string | null {
+  const el = ds.element(t);
+  if (!el || el.items || el.length === 0) return null;
+  const utf8 = ds.strings(TAG.SpecificCharacterSet).some((c) => c.toUpperCase() === 'ISO_IR 192');
+  const value = ds.buffer
+    .toString(utf8 ? 'utf8' : 'latin1', el.offset, el.offset + el.length)
+    .replace(/[\0 ]+$/, '')
+    .trim();
+  return value.length > 0 ? value : null;
 }
 
 function numOrNull(v: number | undefined): number | null {
@@ -212,9 +238,27 @@ function diffusionOf(vendor: Vendor, src: FrameSources, csa: CsaHeader | null): 
       const z = get(TAG.PhilipsDiffusionFH);
       if (x !== null && y !== null && z !== null) g = [x, y, z];
     }
+  } else if (vendor === 'UIH') {
+    // dcm2niix v1.0.20220720 (nii_dicom.cpp, kDiffusion_bValueUIH / kDiffusionGradientDirectionUIH): the b-value
+    // is (0065,1009), which comes after (0018,9087) in the file and replaces it; the gradient is (0065,1037) only
+    // (in the image frame; (0018,9089) is not read for UIH). One exception, from the order dcm2niix reads tags in:
+    // when (0018,9075) says non-directional, the volume's record is complete at the first (0020,0032) - in a
+    // classic file (position at the top level, before group 0065) the (0018,9087) b-value then stays; in a grid
+    // (positions in (0065,1051), after the UIH tags) the direction becomes zero.
+    const uihB = numOrNull(top.number(TAG.UIHBValue));
+    const nonDirectional = directionality !== null && directionality !== 'DIRECTIONAL' && directionality !== 'BMATRIX';
+    const topPosition = vec3(top.numbers(TAG.ImagePositionPatient)) !== null;
+    if (uihB !== null && !(nonDirectional && topPosition && b !== null)) {
+      b = uihB;
+      source = 'uih';
+    }
+    g = vec3(top.numbers(TAG.UIHDiffusionGradientDirection));
+    if (g !== null && source === 'none') source = 'uih';
+    if (nonDirectional && (g === null || !topPosition)) g = [0, 0, 0];
   }
   // A non-directional frame (trace/isotropic) has no meaningful direction: dcm2niix zeroes it.
-  if (directionality !== null && directionality !== 'DIRECTIONAL' && directionality !== 'BMATRIX') g = [0, 0, 0];
+  // (UIH: (0065,1037) comes later in the file and replaces what (0018,9075) implied.)
+  if (vendor !== 'UIH' && directionality !== null && directionality !== 'DIRECTIONAL' && directionality !== 'BMATRIX') g = [0, 0, 0];
   return { b, g, directionality, source };
 }
 
@@ -328,8 +372,17 @@ export function fileHeader(file: string, fileSize: number, parsed: ParsedDicom):
     if (n === undefined || n < 1) throw new UnusableFileError('Siemens mosaic without NumberOfImagesInMosaic (0019,100a) or CSA header', 'unsupported');
     if (n > 1) {
       layout = 'mosaic';
-      mosaic = { slices: Math.trunc(n), sliceNormal: vec3(csaNumbers(csa, 'SliceNormalVector')) };
+      mosaic = { grid: 'siemens', slices: Math.trunc(n), sliceNormal: vec3(csaNumbers(csa, 'SliceNormalVector')) };
     }
+  } else if (vendor === 'UIH' && Math.trunc(ds.number(TAG.UIHNumberOfImagesInGrid) ?? 0) >= 2) {
+    // UIH grid ("VFRAME" in ImageType): one file per volume, the slices tiled like a Siemens mosaic; dcm2niix
+    // goes by (0065,1050) alone. Each tile's Image Position (Patient) is in an item of (0065,1051).
+    const tilePositions = ds
+      .sequence(TAG.UIHVFrameSequence)
+      .map((item) => vec3(item.numbers(TAG.ImagePositionPatient)))
+      .filter((p): p is Vec3 => p !== null);
+    layout = 'mosaic';
+    mosaic = { grid: 'uih', slices: Math.trunc(ds.number(TAG.UIHNumberOfImagesInGrid)!), tilePositions };
   }
 
   const frames: FrameHeader[] = [];
@@ -339,7 +392,10 @@ export function fileHeader(file: string, fileSize: number, parsed: ParsedDicom):
       frames.push(frameHeader(i, vendor, { perFrame, shared, philips: perFrame.item(TAG.PhilipsPerFrameSequence), top: ds }, csa));
     }
   } else {
-    frames.push(frameHeader(0, vendor, { top: ds }, csa));
+    const frame = frameHeader(0, vendor, { top: ds }, csa);
+    // UIH grid without a top-level position: dcm2niix takes the first (0020,0032) in the file, the first tile's.
+    if (mosaic?.grid === 'uih' && !frame.position) frame.position = mosaic.tilePositions[0] ?? null;
+    frames.push(frame);
   }
   const pointers = ds.sequence(TAG.DimensionIndexSequence).map((item) => item.number(TAG.DimensionIndexPointer) ?? 0);
   const pe = ds.string(TAG.InPlanePhaseEncodingDirection)?.toUpperCase() ?? null;
@@ -353,8 +409,10 @@ export function fileHeader(file: string, fileSize: number, parsed: ParsedDicom):
     seriesDescription: ds.string(TAG.SeriesDescription) ?? '',
     manufacturer,
     vendor,
-    patientName: ds.string(TAG.PatientName) ?? null,
-    patientId: ds.string(TAG.PatientID) ?? null,
+    patientName: text(ds, TAG.PatientName),
+    patientId: text(ds, TAG.PatientID),
+    patientBirthDate: text(ds, TAG.PatientBirthDate),
+    patientSex: text(ds, TAG.PatientSex),
     studyDate: ds.string(TAG.StudyDate) ?? null,
     instanceNumber: numOrNull(ds.number(TAG.InstanceNumber)),
     acquisitionTime: acqTime !== undefined && Number.isFinite(Number(acqTime)) ? Number(acqTime) : null,

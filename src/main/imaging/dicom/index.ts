@@ -2,7 +2,7 @@
  * DICOM diffusion reader: finds the series in a folder and reads one diffusion series into a DwiSeries
  * whose voxels, affine, b-values and b-vectors match what dcm2niix writes for the same files.
  *
- * Layouts: classic (one file per slice per volume), enhanced multi-frame MR, Siemens mosaic.
+ * Layouts: classic (one file per slice per volume), enhanced multi-frame MR, Siemens mosaic, UIH grid (as 'mosaic').
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { diffusionTable, isDiffusionPlan, roundBval, type DiffusionTable } from 
 import { fileHeader, UnusableFileError, type FileHeader } from './header.js';
 import { DicomParseError, parseDicom } from './parser.js';
 import { copySlices, type SliceCopy } from './pixels.js';
+import { dicomPatient } from '../dicom-patient.js';
 
 /** A file that looked like DICOM but could not be read. */
 export interface DicomFileProblem {
@@ -143,6 +144,7 @@ function summarize(headers: FileHeader[]): DicomSeriesSummary {
     seriesDescription: first.seriesDescription,
     manufacturer: first.manufacturer,
     files: (plan?.files ?? headers.map((h) => h.file)).slice(),
+    patient: dicomPatient(first),
   };
   if (!plan) {
     const bs = headers.flatMap((h) => h.frames.map((f) => f.diffusion.b)).filter((b): b is number => b !== null);
@@ -348,6 +350,7 @@ async function readSeries(headers: FileHeader[], onProgress?: ProgressReporter):
     (done) => onProgress?.({ stage: 'reading', fraction: HEADER_SHARE + ((1 - HEADER_SHARE) * done) / Math.max(1, work.length), message: `DICOM pixels ${done}/${work.length}` }),
   );
   const first = plan.first;
+  const patient = dicomPatient(first);
   return {
     dims: [nx, ny, nz, nv],
     data,
@@ -365,6 +368,7 @@ async function readSeries(headers: FileHeader[], onProgress?: ProgressReporter):
       patientName: first.patientName ?? undefined,
       patientId: first.patientId ?? undefined,
       studyDate: first.studyDate ?? undefined,
+      ...(patient ? { patient } : {}),
     },
   };
 }

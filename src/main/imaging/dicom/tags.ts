@@ -4,6 +4,7 @@ export const tag = (group: number, element: number): number => group * 65536 + e
 
 export const TAG = {
   TransferSyntaxUID: tag(0x0002, 0x0010),
+  SpecificCharacterSet: tag(0x0008, 0x0005),
   ImageType: tag(0x0008, 0x0008),
   SOPClassUID: tag(0x0008, 0x0016),
   SOPInstanceUID: tag(0x0008, 0x0018),
@@ -14,6 +15,8 @@ export const TAG = {
   SeriesDescription: tag(0x0008, 0x103e),
   PatientName: tag(0x0010, 0x0010),
   PatientID: tag(0x0010, 0x0020),
+  PatientBirthDate: tag(0x0010, 0x0030),
+  PatientSex: tag(0x0010, 0x0040),
   SliceThickness: tag(0x0018, 0x0050),
   SpacingBetweenSlices: tag(0x0018, 0x0088),
   InPlanePhaseEncodingDirection: tag(0x0018, 0x1312),
@@ -83,6 +86,11 @@ export const TAG = {
   PhilipsDiffBValueNumber: tag(0x2005, 0x1412),
   PhilipsGradientOrientationNumber: tag(0x2005, 0x1413),
   PhilipsDiffVolumeNumber: tag(0x2005, 0x1596),
+  // United Imaging (UIH), private creator "Image Private Header" (dcm2niix nii_dicom.cpp kDiffusion_bValueUIH etc.)
+  UIHBValue: tag(0x0065, 0x1009),
+  UIHDiffusionGradientDirection: tag(0x0065, 0x1037),
+  UIHNumberOfImagesInGrid: tag(0x0065, 0x1050),
+  UIHVFrameSequence: tag(0x0065, 0x1051),
 } as const;
 
 /** VRs for implicit-VR decoding of the numeric and sequence tags read here (text tags decode without one). */
@@ -127,6 +135,9 @@ export const IMPLICIT_VR = new Map<number, string>([
   [TAG.PhilipsDiffusionAP, 'FL'],
   [TAG.PhilipsDiffusionFH, 'FL'],
   [TAG.PhilipsPerFrameSequence, 'SQ'],
+  [TAG.UIHBValue, 'FD'],
+  [TAG.UIHDiffusionGradientDirection, 'FD'],
+  [TAG.UIHVFrameSequence, 'SQ'],
   [tag(0x0008, 0x1111), 'SQ'],
   [tag(0x0008, 0x1140), 'SQ'],
   [tag(0x0008, 0x1115), 'SQ'],

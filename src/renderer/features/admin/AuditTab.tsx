@@ -25,15 +25,18 @@ function problemCount(result: AuditVerifyResult): number {
 }
 
 export function AuditTab() {
+  // Verifying writes an entry of its own: the list below reloads after each verification to show it.
+  const [verifications, setVerifications] = useState(0);
+  const onVerified = useCallback(() => setVerifications((n) => n + 1), []);
   return (
     <div className="audit">
-      <VerifyPanel />
-      <AuditList />
+      <VerifyPanel onVerified={onVerified} />
+      <AuditList reload={verifications} />
     </div>
   );
 }
 
-function VerifyPanel() {
+function VerifyPanel({ onVerified }: { onVerified: () => void }) {
   const [result, setResult] = useState<AuditVerifyResult | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
@@ -42,13 +45,14 @@ function VerifyPanel() {
     setError(null);
     try {
       setResult(await call('audit.verify', {}));
+      onVerified();
     } catch (e) {
       setResult(null);
       setError(toApiError(e));
     } finally {
       setBusy(false);
     }
-  }, []);
+  }, [onVerified]);
   const ran = useRef(false);
   useEffect(() => {
     // Once when the tab opens (the ref keeps React's development double-run from verifying twice).
@@ -114,7 +118,7 @@ function VerifyPanel() {
   );
 }
 
-function AuditList() {
+function AuditList({ reload }: { reload: number }) {
   const [outcome, setOutcome] = useState<'' | Outcome>('');
   const [actionInput, setActionInput] = useState('');
   const [action, setAction] = useState('');
@@ -152,7 +156,7 @@ function AuditList() {
 
   useEffect(() => {
     void fetchPage(undefined, true);
-  }, [fetchPage]);
+  }, [fetchPage, reload]);
 
   useEffect(() => {
     const t = setTimeout(() => setAction(actionInput.trim()), 300);

@@ -3,11 +3,13 @@ import { PERMISSIONS, ROLES, ROLE_LABELS, roleHasPermission, type Permission } f
 const PERMISSION_LABELS: Record<Permission, string> = {
   'patients:read': 'Read patient records',
   'patients:write': 'Register and edit patients',
+  'patients:create-from-study': 'Register a patient from an imported study (DICOM identity)',
   'imaging:read': 'View imaging',
   'imaging:write': 'Import imaging, write reads',
   'vitals:read': 'View ward vitals',
   'alarms:acknowledge': 'Acknowledge alarms',
   'vitals:configure': 'Set the NEWS2 SpO2 scale of a patient',
+  'adt:write': 'Admit, transfer and discharge patients (beds)',
   'schedule:read': 'View the schedule',
   'schedule:write': 'Book and change appointments',
   'sync:read': 'View FHIR sync state',

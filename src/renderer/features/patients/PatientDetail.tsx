@@ -7,6 +7,8 @@ import { hasPermission } from '../../stores/session.js';
 import { href } from '../../stores/route.js';
 import { BreakGlassDialog } from './BreakGlassDialog.js';
 import { SEX_LABELS } from './labels.js';
+import { PatientWard } from './PatientWard.js';
+import { PatientStudies } from './PatientStudies.js';
 
 export function PatientDetail({ session, id }: { session: SessionInfo; id: string }) {
   const [patient, setPatient] = useState<Patient | null>(null);
@@ -106,6 +108,8 @@ export function PatientDetail({ session, id }: { session: SessionInfo; id: strin
           <dd>{formatDateTime(patient.updatedAt)}</dd>
         </div>
       </dl>
+      {hasPermission(session, 'vitals:read') ? <PatientWard key={`${patient.id}:${grant ?? ''}`} patientId={patient.id} /> : null}
+      <PatientStudies session={session} patientId={patient.id} />
       <p className="muted small">Imaging, vitals and appointments for this patient appear here as their modules arrive.</p>
     </section>
   );

@@ -1,13 +1,17 @@
 /**
  * Import (imaging:write): browse the configured import roots or paste a folder path, scan it for
- * DICOM diffusion series and NIfTI files, pick one, import; progress follows `imaging.job` events.
+ * DICOM diffusion series and NIfTI files, pick one, confirm whose study it is (PatientDecision: the
+ * identity in the files and its match against the local records), import; progress follows
+ * `imaging.job` events, and the result says what the reader must know (e.g. no diffusion contrast).
  */
 import { useEffect, useId, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { ImagingJob, ResponseOf, SeriesSummaryView } from '../../../shared/ipc.js';
 import { call } from '../../api/client.js';
 import { toApiError, type ApiError } from '../../api/errors.js';
 import { Alert, Badge, Checkbox, ErrorAlert, TextField } from '../../components/ui.js';
+import { usePermission } from '../../stores/session.js';
 import { startImport, useViewer } from '../../stores/viewer.js';
+import { decisionReady, decisionRequest, initialDecision, PatientDecision, type PatientDecisionState } from './PatientDecision.js';
 
 type Browse = ResponseOf<'imaging.browse'>;
 type Scan = ResponseOf<'imaging.scan'>;
@@ -50,6 +54,9 @@ export function ImportPanel() {
   const [choice, setChoice] = useState<Choice | null>(null);
   const [fitUnmasked, setFitUnmasked] = useState(false);
   const [starting, setStarting] = useState(false);
+  const [decision, setDecision] = useState<PatientDecisionState>({ choice: null, reason: '' });
+  const [reasonAsked, setReasonAsked] = useState(false);
+  const canCreatePatient = usePermission('patients:create-from-study');
   const importError = useViewer((s) => s.importError);
   const watchedJobId = useViewer((s) => s.watchedJobId);
   const jobs = useViewer((s) => s.jobs);
@@ -97,7 +104,7 @@ export function ImportPanel() {
       const result = await call('imaging.scan', { path });
       setScan({ path, result });
       const firstSeries = result.series.find((s) => s.isDiffusion);
-      const firstNifti = result.nifti.find((n) => n.bval && n.bvec);
+      const firstNifti = result.nifti.find((n) => n.bval && n.bvec && !n.problem);
       setChoice(firstSeries ? { kind: 'series', uid: firstSeries.seriesInstanceUid } : firstNifti ? { kind: 'nifti', file: firstNifti.file } : null);
     } catch (error) {
       setScanError(toApiError(error));
@@ -106,23 +113,40 @@ export function ImportPanel() {
     }
   };
 
+  // Whose study: the chosen series' identity and match (a NIfTI file names nobody).
+  const chosenSeries = scan && choice?.kind === 'series' ? (scan.result.series.find((s) => s.seriesInstanceUid === choice.uid) ?? null) : null;
+  const identity = chosenSeries?.patient ?? null;
+  const match = chosenSeries?.match ?? null;
+  const choiceKey = choice ? `${choice.kind}:${choice.kind === 'series' ? choice.uid : choice.file}` : '';
+  useEffect(() => {
+    setDecision(initialDecision(match, identity, true));
+    setReasonAsked(false);
+    // A new choice of series or file starts its decision afresh.
+  }, [choiceKey]);
+  const ready = decisionReady(decision, identity, reasonAsked);
+
   const doImport = async () => {
-    if (!scan || !choice) return;
+    if (!scan || !choice || !ready) return;
     setStarting(true);
     const mask = !fitUnmasked;
+    const patient = decisionRequest(decision, identity, reasonAsked);
+    let refused: ApiError | null = null;
     if (choice.kind === 'series') {
-      await startImport({ path: scan.path, seriesInstanceUid: choice.uid, mask });
+      refused = await startImport({ path: scan.path, seriesInstanceUid: choice.uid, mask, ...patient });
     } else {
       const entry = scan.result.nifti.find((n) => n.file === choice.file);
       if (entry?.bval && entry.bvec) {
-        await startImport({
+        refused = await startImport({
           path: joinPath(scan.path, entry.file),
           bval: joinPath(scan.path, entry.bval),
           bvec: joinPath(scan.path, entry.bvec),
           mask,
+          ...patient,
         });
       }
     }
+    // The host found a difference the page did not: ask for the reason.
+    if (refused?.code === 'conflict' && /override/.test(refused.message)) setReasonAsked(true);
     setStarting(false);
   };
 
@@ -145,6 +169,19 @@ export function ImportPanel() {
       {scan && !nothingFound ? (
         <ScanResults scan={scan.result} choice={choice} onChoose={setChoice} />
       ) : null}
+      {scan && !nothingFound && choice ? (
+        <PatientDecision
+          key={choiceKey}
+          identity={identity}
+          match={match}
+          source={choice.kind === 'series' ? 'dicom' : 'nifti'}
+          allowUnlinked
+          canCreate={canCreatePatient}
+          state={decision}
+          onChange={setDecision}
+          reasonAsked={reasonAsked}
+        />
+      ) : null}
       {scan && !nothingFound ? (
         <div className="import__options">
           <Checkbox
@@ -153,9 +190,10 @@ export function ImportPanel() {
             onChange={setFitUnmasked}
             hint={fitUnmasked ? 'Every voxel is fitted, background included (slower).' : 'A brain mask limits the fit to tissue (default).'}
           />
-          <button type="button" className="btn btn--primary btn--small" disabled={!choice || starting || running} onClick={() => void doImport()}>
+          <button type="button" className="btn btn--primary btn--small" disabled={!choice || !ready || starting || running} onClick={() => void doImport()}>
             Import
           </button>
+          {choice && !ready ? <span className="muted small">Choose whose study this is first.</span> : null}
         </div>
       ) : null}
       {importError ? <Alert tone="error">{importError}</Alert> : null}
@@ -280,7 +318,7 @@ function SeriesOption({ name, series: s, checked, onChoose }: { name: string; se
 
 function NiftiOption({ name, entry, checked, onChoose }: { name: string; entry: NiftiEntry; checked: boolean; onChoose: () => void }) {
   const id = useId();
-  const ok = !!entry.bval && !!entry.bvec;
+  const ok = !!entry.bval && !!entry.bvec && !entry.problem;
   return (
     <div className={`scan__item${ok ? '' : ' scan__item--disabled'}`} data-testid="scan-nifti">
       <input type="radio" id={id} name={name} checked={checked} disabled={!ok} onChange={onChoose} />
@@ -289,7 +327,7 @@ function NiftiOption({ name, entry, checked, onChoose }: { name: string; entry: 
           {baseName(entry.file)} <Badge>NIfTI</Badge>
         </span>
         <span className="scan__meta">
-          {ok ? `with ${baseName(entry.bval ?? '')} and ${baseName(entry.bvec ?? '')}` : 'No matching .bval/.bvec next to it — cannot fit tensors'}
+          {ok ? `with ${baseName(entry.bval ?? '')} and ${baseName(entry.bvec ?? '')}` : (entry.problem ?? 'No matching .bval/.bvec next to it — cannot fit tensors')}
         </span>
       </label>
     </div>
@@ -329,6 +367,14 @@ export function ImportProgress({ job }: { job: ImagingJob }) {
       ) : (
         <p className="progress__message muted small">{job.message}</p>
       )}
+      {job.warnings.length ? (
+        <Alert tone="warning" testId="import-warnings">
+          {job.warnings.map((w) => (
+            <p key={w}>{w}</p>
+          ))}
+        </Alert>
+      ) : null}
+      {job.state === 'done' && !job.patientId ? <p className="muted small">Stored without a patient: link it from the study when you know whose it is.</p> : null}
     </div>
   );
 }

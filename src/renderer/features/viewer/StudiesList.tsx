@@ -36,8 +36,24 @@ function StudyItem({ study: s, selected }: { study: Study; selected: boolean }) 
         <span className="study__meta">
           {formatDateTime(s.createdAt)} · {nx}×{ny}×{nz} · {vols} vol
         </span>
+        <span className="study__meta" data-testid="study-item-patient">
+          {s.patient ? (
+            <span>
+              {s.patient.name} <span className="mono">· {s.patient.mrn}</span>
+            </span>
+          ) : (
+            <Badge tone="warning" title="Imported without a patient: open it to link one">
+              No patient
+            </Badge>
+          )}
+        </span>
         <span className="study__meta">
-          {s.manufacturer ?? s.sourceKind.toUpperCase()} {s.masked ? null : <Badge tone="warning">unmasked</Badge>}
+          {s.manufacturer ?? s.sourceKind.toUpperCase()} {s.masked ? null : <Badge tone="warning">unmasked</Badge>}{' '}
+          {s.diffusionContrast?.status === 'absent' ? (
+            <Badge tone="danger" title={s.diffusionContrast.message ?? undefined}>
+              No diffusion contrast
+            </Badge>
+          ) : null}
         </span>
       </button>
     </li>

@@ -18,6 +18,7 @@ import {
 } from '../../stores/viewer.js';
 import { acquisitionFrame, type Vec3 } from './geometry.js';
 import { Legend } from './Legend.js';
+import { StudyNotices, StudyPatient } from './StudyPatient.js';
 import { NO_OVERLAY, OVERLAYS, overlayById, overlayKey } from './overlays.js';
 import type { OverlayInput, RenderBackend, Voi } from './renderer.js';
 import { Viewport, type ViewportHandle } from './Viewport.js';
@@ -143,8 +144,11 @@ export function StudyView({ study }: { study: Study }) {
         <h1 className="study-view__title">{study.description || 'Untitled study'}</h1>
         <p className="muted small">
           {study.dims.slice(0, 3).join('×')} · {study.dims[3]} volumes · {study.pixdim.map((p) => p.toFixed(2)).join('×')} mm · mean FA{' '}
-          {study.summary.meanFa.toFixed(2)} · {study.masked ? 'brain-masked fit' : 'unmasked fit'}
+          {study.diffusionContrast?.status === 'absent' ? '— (no diffusion contrast)' : study.summary.meanFa.toFixed(2)} ·{' '}
+          {study.masked ? `brain-masked fit (${study.summary.maskedVoxels ?? 0} voxels)` : 'unmasked fit (no mask)'}
         </p>
+        <StudyPatient study={study} />
+        <StudyNotices study={study} />
       </header>
 
       <div className="toolbar viewer-toolbar" role="toolbar" aria-label="View controls">

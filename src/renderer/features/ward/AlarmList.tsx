@@ -9,6 +9,7 @@ import { Dialog, ErrorAlert, TextField } from '../../components/ui.js';
 import { useNow } from '../../shell/hooks.js';
 import { acknowledgeAlarm, openBed, pauseAlarm, useWard } from '../../stores/ward.js';
 import { bedKeyLabel, formatAge } from './vitals-display.js';
+import { ALARM_COUNT_LEGEND, alarmCounts, priorityLabel } from './alarm-counts.js';
 
 type Mode = 'acknowledge' | 'pause';
 const MAX_PAUSE_S = 120;
@@ -19,12 +20,15 @@ export function AlarmList({ canAct }: { canAct: boolean }) {
   const alarms = useWard((s) => s.alarms);
   const now = useNow(1000);
   const [action, setAction] = useState<{ mode: Mode; alarm: AlarmView } | null>(null);
-  const open = alarms.filter((a) => !a.acknowledged).length;
+  const counts = alarmCounts(alarms, now);
 
   return (
     <section className="alarm-panel" aria-labelledby="alarm-list-title">
       <h2 id="alarm-list-title" className="alarm-panel__title">
-        Alarms <span className="alarm-panel__count">{alarms.length ? `${open} open · ${alarms.length} active` : 'none active'}</span>
+        Alarms{' '}
+        <span className="alarm-panel__count" title={ALARM_COUNT_LEGEND} data-testid="alarm-panel-count">
+          {counts.active ? `${counts.unacknowledged} unacknowledged · ${counts.active} active` : 'none active'}
+        </span>
       </h2>
       <ol className="alarm-list" data-testid="alarm-list" aria-live="polite" aria-relevant="additions">
         {alarms.map((a) => (
@@ -59,7 +63,9 @@ const AlarmRow = memo(function AlarmRow({ alarm: a, now, canAct, onAction }: Row
       data-alarm-id={a.id}
     >
       <div className="alarm-row__head">
-        <span className={`prio prio--${a.priority}`}>{a.priority}</span>
+        <span className={`prio prio--${a.priority}`} data-testid="alarm-priority">
+          {priorityLabel(a)}
+        </span>
         {a.kind === 'technical' ? <span className="kind-tag">technical</span> : null}
         {a.bedKey ? (
           <button type="button" className="alarm-row__bed" onClick={() => openBed(a.bedKey ?? '')} title="Open this bed">
@@ -76,7 +82,6 @@ const AlarmRow = memo(function AlarmRow({ alarm: a, now, canAct, onAction }: Row
         {a.message}
       </p>
       <div className="alarm-row__meta">
-        {a.state === 'latched' ? <span className="meta-tag meta-tag--latched" title="The condition has cleared; the alarm waits for acknowledgement">latched</span> : null}
         {a.escalationLevel > 0 ? (
           <span className="meta-tag meta-tag--escalated" title="Escalation steps taken">
             escalation {a.escalationLevel}

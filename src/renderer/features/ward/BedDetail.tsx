@@ -4,7 +4,7 @@
  * the last 24 h (BedAlarmLog). The history is read once when the bed opens (the read is audited) and
  * then extended with the live readings the board already receives; "Reload" reads it again.
  */
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { BedView, ResponseOf } from '../../../shared/ipc.js';
 import { call } from '../../api/client.js';
 import { errorMessage } from '../../api/errors.js';
@@ -12,16 +12,18 @@ import { Alert } from '../../components/ui.js';
 import { useNow } from '../../shell/hooks.js';
 import { href } from '../../stores/route.js';
 import { useWard } from '../../stores/ward.js';
-import { drawChart, type ChartSpec } from './chart.js';
+import type { ChartSpec } from './chart.js';
+import { VitalsChart } from './VitalsChart.js';
 import { BedAlarmLog } from './BedAlarmLog.js';
 import { Spo2ScalePanel } from './Spo2Scale.js';
+import { AdmissionPanel } from './AdmissionPanel.js';
 import {
   RISK_LABEL,
   bandRanges,
   bedLabel,
   formatAge,
   formatNumber,
-  patientLabel,
+  occupantLabel,
   scoreBand,
   spo2BandRanges,
   technicalLabel,
@@ -95,12 +97,13 @@ export function BedDetail({ bedKey }: { bedKey: string }) {
           ← Board
         </a>
         <h1 id="bed-view-title" className="bed-view__title">
-          Bed {bedLabel(bed)} <span className="muted bed-view__patient">{patientLabel(bed.patientRef)}</span>
+          Bed {bedLabel(bed)} <span className="muted bed-view__patient">{occupantLabel(bed)}</span>
         </h1>
         <button type="button" className="btn btn--small btn--ghost" onClick={() => void load()} disabled={loading}>
           Reload
         </button>
       </div>
+      <AdmissionPanel bed={bed} />
       <BedSummary bed={bed} now={now} />
       <Spo2ScalePanel bed={bed} />
       {error ? <Alert tone="error">Could not read the history: {error}</Alert> : null}
@@ -224,7 +227,7 @@ function Charts({ readings, now, loading, spo2Scale, onOxygen }: { readings: Rea
           <figcaption>
             {c.title} <span className="muted small">{c.unit}</span>
           </figcaption>
-          <Chart spec={c.spec} label={`${c.title}, last hour`} />
+          <VitalsChart height={CHART_HEIGHT} spec={c.spec} label={`${c.title}, last hour`} />
         </figure>
       ))}
       {!loading && !readings.length ? <p className="muted">No readings in the last hour.</p> : null}
@@ -232,25 +235,3 @@ function Charts({ readings, now, loading, spo2Scale, onOxygen }: { readings: Rea
   );
 }
 
-function Chart({ spec, label }: { spec: ChartSpec; label: string }) {
-  const box = useRef<HTMLDivElement>(null);
-  const ref = useRef<HTMLCanvasElement>(null);
-  const [width, setWidth] = useState(0);
-  useLayoutEffect(() => {
-    const el = box.current;
-    if (!el) return;
-    const measure = () => setWidth(el.clientWidth);
-    measure();
-    const ro = new ResizeObserver(measure);
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
-  useEffect(() => {
-    if (ref.current && width > 0) drawChart(ref.current, width, CHART_HEIGHT, spec);
-  }, [spec, width]);
-  return (
-    <div className="bed-chart__plot" ref={box}>
-      <canvas ref={ref} className="bed-chart__canvas" style={{ width: width || undefined, height: CHART_HEIGHT }} role="img" aria-label={label} />
-    </div>
-  );
-}

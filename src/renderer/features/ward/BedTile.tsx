@@ -16,7 +16,7 @@ import {
   bandScore,
   bedLabel,
   formatNumber,
-  patientLabel,
+  occupantLabel,
   scoreBand,
   spo2BandScore,
   technicalLabel,
@@ -25,7 +25,8 @@ import {
 } from './vitals-display.js';
 
 export const TILE_MIN_WIDTH = 218;
-export const TILE_HEIGHT = 190;
+/** Fits head, patient line, two rows of values, the sparklines and the status line (checked by the ward e2e at 1280×800). */
+export const TILE_HEIGHT = 206;
 const PAD_X = 10;
 const SPARK_HEIGHT = 58;
 
@@ -50,6 +51,7 @@ export const BedTile = memo(function BedTile({ bedKey, top, left, width }: Props
   if (noData) classes.push('bed-tile--no-data');
   const label = [
     `Bed ${bedLabel(bed)}`,
+    occupantLabel(bed),
     bed.news2 ? `NEWS2 ${bed.news2.aggregate}${bed.news2.complete ? '' : ' or more'}, ${RISK_LABEL[band]}` : 'no NEWS2 score',
     bed.spo2Scale === 2 ? 'SpO2 scale 2' : null,
     alarm ? `${alarm.priority} priority alarm${alarm.unacknowledged ? ', not acknowledged' : ''}` : null,
@@ -68,9 +70,10 @@ export const BedTile = memo(function BedTile({ bedKey, top, left, width }: Props
       data-news2={bed.news2?.aggregate ?? ''}
       data-alarm={alarm?.priority ?? 'none'}
       data-spo2-scale={bed.spo2Scale}
+      data-patient-id={bed.admission?.patientId}
       data-technical={bed.technical.join(' ') || undefined}
       aria-label={label}
-      style={{ transform: `translate(${left}px, ${top}px)`, width }}
+      style={{ transform: `translate(${left}px, ${top}px)`, width, height: TILE_HEIGHT }}
     >
       <span className="bed-tile__flash" aria-hidden="true" />
       <div className="bed-tile__head">
@@ -80,7 +83,9 @@ export const BedTile = memo(function BedTile({ bedKey, top, left, width }: Props
         <Score news2={bed.news2} band={band} />
       </div>
       <div className="bed-tile__patient">
-        <span className="bed-tile__patient-ref">{patientLabel(bed.patientRef)}</span>
+        <span className={`bed-tile__patient-ref${bed.admission ? ' bed-tile__patient-ref--admitted' : ''}`} data-testid="bed-tile-patient" title={occupantLabel(bed)}>
+          {occupantLabel(bed)}
+        </span>
         <Spo2ScaleBadge bed={bed} />
       </div>
       <Values latest={bed.latest} dim={noData} spo2Scale={bed.spo2Scale} />

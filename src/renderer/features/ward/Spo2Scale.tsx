@@ -10,7 +10,7 @@ import { toApiError, type ApiError } from '../../api/errors.js';
 import { Dialog, ErrorAlert, TextField, formatDateTime } from '../../components/ui.js';
 import { usePermission } from '../../stores/session.js';
 import { setSpo2Scale } from '../../stores/ward.js';
-import { bedKeyLabel, patientLabel } from './vitals-display.js';
+import { bedKeyLabel, occupantLabel } from './vitals-display.js';
 
 const SCALE_TEXT: Record<Spo2Scale, { title: string; detail: string }> = {
   1: { title: 'Scale 1', detail: 'The default for every patient.' },
@@ -89,7 +89,7 @@ function Spo2ScaleForm({ bed, onDone }: { bed: BedView; onDone: () => void }) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
-  const patient = patientLabel(bed.patientRef);
+  const patient = occupantLabel(bed);
 
   const review = (e: FormEvent) => {
     e.preventDefault();

@@ -11,6 +11,8 @@ import { usePermission } from '../../stores/session.js';
 import { fetchBoard, setBedSort, startWard, useWard, type BedSort } from '../../stores/ward.js';
 import { AlarmList } from './AlarmList.js';
 import { AlarmSound } from './AlarmSound.js';
+import { ALARM_COUNT_LEGEND, alarmCounts } from './alarm-counts.js';
+import { technicalLabel } from './vitals-display.js';
 import { BedBoard } from './BedBoard.js';
 import { BedDetail } from './BedDetail.js';
 import { useFrameTimes } from './frame-times.js';
@@ -90,17 +92,35 @@ function LinkBanner() {
   );
 }
 
+/**
+ * Whether data arrives, apart from whether the broker link is up: a connected broker with every bed
+ * silent is not "live" monitoring.
+ */
+function DataStatus({ beds }: { beds: number }) {
+  const silent = useWard((s) => {
+    let n = 0;
+    for (const key of s.order) {
+      const bed = s.beds[key];
+      // Silent: its monitor stopped (no-data), or never sent anything (an admitted bed without a monitor).
+      if (!bed || bed.latest === null || bed.technical.some((t) => technicalLabel(t).kind === 'no-data')) n += 1;
+    }
+    return n;
+  });
+  if (!beds) return null;
+  const reporting = beds - silent;
+  const tone = silent === 0 ? 'ok' : reporting === 0 ? 'none' : 'partial';
+  return (
+    <span className={`data-status data-status--${tone}`} data-testid="data-status" title="Beds whose monitor has sent readings and not gone silent (no-data)">
+      {reporting === beds ? `All ${beds} beds reporting` : `${reporting} of ${beds} beds reporting · ${silent} no data`}
+    </span>
+  );
+}
+
 function WardToolbar() {
   const beds = useWard((s) => s.order.length);
   const alarms = useWard((s) => s.alarms);
   const now = useNow(1000);
-  let high = 0;
-  let paused = 0;
-  for (const a of alarms) {
-    if (a.priority !== 'high' || a.acknowledged) continue;
-    high++;
-    if (a.pausedUntil && Date.parse(a.pausedUntil) > now) paused++;
-  }
+  const counts = alarmCounts(alarms, now);
   const link = useWard((s) => s.link);
   const counters = useWard((s) => s.counters);
   const sort = useWard((s) => s.sort);
@@ -116,9 +136,9 @@ function WardToolbar() {
       <span className="ward__stat">
         {beds} bed{beds === 1 ? '' : 's'}
       </span>
-      {high ? (
-        <span className={`ward__stat${high > paused ? ' ward__stat--high' : ''}`}>
-          {high} high unacknowledged{paused ? ` · ${paused} paused` : ''}
+      {counts.unacknowledged ? (
+        <span className={`ward__stat${counts.highUnacknowledged > counts.pausedUnacknowledged ? ' ward__stat--high' : ''}`} title={ALARM_COUNT_LEGEND} data-testid="ward-alarm-count">
+          {counts.unacknowledged} unacknowledged ({counts.highUnacknowledged} high){counts.pausedUnacknowledged ? ` · ${counts.pausedUnacknowledged} paused` : ''}
         </span>
       ) : null}
       <span
@@ -132,8 +152,9 @@ function WardToolbar() {
         }
       >
         <span className="link-status__dot" aria-hidden="true" />
-        {link ? (link.up ? 'Monitoring live' : 'Monitoring lost') : 'Connecting…'}
+        {link ? (link.up ? 'Broker connected' : 'Broker connection lost') : 'Connecting…'}
       </span>
+      <DataStatus beds={beds} />
       <div className="ward__spacer" />
       <AlarmSound />
       <div className="ward__sort">

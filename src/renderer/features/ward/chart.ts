@@ -24,6 +24,8 @@ export interface ChartSpec {
   /** Draw as steps (scores) rather than lines. */
   steps?: boolean;
   digits?: number;
+  /** Time grid and labels every this many ms (default 10 minutes). */
+  tickMs?: number;
 }
 
 const LEFT = 38;
@@ -70,10 +72,10 @@ export function drawChart(canvas: HTMLCanvasElement, width: number, height: numb
     ctx.stroke();
     ctx.fillText(v.toFixed(spec.digits ?? 0), LEFT - 4, py);
   }
-  // Time axis: every 10 minutes on the clock.
+  // Time axis: every 10 minutes on the clock (or every `tickMs`).
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
-  const tenMin = 600_000;
+  const tenMin = spec.tickMs ?? 600_000;
   for (let t = Math.ceil(spec.from / tenMin) * tenMin; t <= spec.to; t += tenMin) {
     const px = Math.round(x(t)) + 0.5;
     ctx.beginPath();

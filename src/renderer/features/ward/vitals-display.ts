@@ -160,6 +160,9 @@ export function technicalLabel(condition: string): TechnicalLabel {
   if (text === 'impossible-value' || /^reading rejected\b/i.test(text) || /impossible/i.test(text)) {
     return { code: condition, label: 'Impossible value', detail: text === 'impossible-value' ? 'A reading was rejected as physically impossible' : text, kind: 'impossible-value' };
   }
+  if (text === 'patient-mismatch' || /^monitor reports\b/i.test(text)) {
+    return { code: condition, label: 'Patient mismatch', detail: text === 'patient-mismatch' ? 'The monitor reports a different patient from the admission' : text, kind: 'other' };
+  }
   const fault = /^device[- ]fault\s*:?\s*(.*)$/i.exec(text);
   if (fault) {
     const what = fault[1] ?? '';
@@ -168,9 +171,19 @@ export function technicalLabel(condition: string): TechnicalLabel {
   return { code: condition, label: text, detail: text, kind: 'other' };
 }
 
+/**
+ * Who is in the bed: the admitted patient's name and MRN ("Ada Synthetica · SYN-1A2B3C4D"; a restricted
+ * record without break-glass: "Restricted · MRN …"), else the monitor's reference as patientLabel gives it.
+ */
+export function occupantLabel(bed: Pick<BedView, 'admission' | 'patientRef'>): string {
+  const a = bed.admission;
+  if (!a) return patientLabel(bed.patientRef);
+  return a.name ? `${a.name} · ${a.mrn}` : `Restricted · MRN ${a.mrn}`;
+}
+
 /** `Patient/<uuid>` → "Patient 1a2b3c4d", `mrn:X` → "MRN X". */
 export function patientLabel(ref: string | null): string {
-  if (!ref) return 'No patient linked';
+  if (!ref) return 'No patient admitted';
   if (ref.startsWith('mrn:')) return `MRN ${ref.slice(4)}`;
   const m = /^Patient\/([0-9a-f]{8})/.exec(ref);
   return m ? `Patient ${m[1]}` : ref;
