@@ -8,21 +8,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImagingJob } from '../../src/shared/ipc.js';
 import { setUpWorkstation, type TestConnection, type Workstation } from '../support/harness.js';
+import { finishedJob } from '../support/imaging-jobs.js';
 import { sharedData, SHARED_DATA } from '../support/shared-data.js';
 
 let ws: Workstation;
 let radiologist: TestConnection;
 let junkDir: string;
-
-async function finished(connection: TestConnection, jobId: string, timeoutMs = 60_000): Promise<ImagingJob> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const done = connection.events.map((e) => e.payload as ImagingJob).find((job) => job?.id === jobId && job.state !== 'running');
-    if (done) return done;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`import ${jobId} did not finish in ${timeoutMs} ms`);
-}
 
 beforeAll(async () => {
   sharedData('dwi-ge', 'In');
@@ -54,7 +45,7 @@ describe('imaging import', () => {
     // The sample names patient "dicom", whom this workstation does not know: imported without a patient.
     const job = await radiologist.ok('imaging.import', { path: sharedData('dwi-ge', 'In', '01_Ax_DWI_TENSOR_R2'), mask: true, unlinked: true });
     expect(job.state).toBe('running');
-    const done = await finished(radiologist, job.id);
+    const done = await finishedJob(radiologist, job.id);
     expect(done.error).toBeNull();
     expect(done).toMatchObject({ state: 'done', fraction: 1 });
     const stages = new Set(radiologist.events.map((e) => (e.payload as ImagingJob).stage));
@@ -90,7 +81,7 @@ describe('imaging import', () => {
   it('fails a folder without diffusion DICOM clearly, storing nothing, and stays up', async () => {
     const before = (await radiologist.ok('imaging.studies', {})).studies.length;
     const job = await radiologist.ok('imaging.import', { path: junkDir, mask: true });
-    const failed = await finished(radiologist, job.id);
+    const failed = await finishedJob(radiologist, job.id);
     expect(failed.state).toBe('failed');
     expect(failed.error).toMatch(/broken\.dcm|no DICOM|No DICOM/i);
     expect((await radiologist.ok('imaging.studies', {})).studies.length).toBe(before);

@@ -10,26 +10,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImagingJob } from '../../src/shared/ipc.js';
 import { diffusionContrast, NO_CONTRAST_ATTENUATION } from '../../src/main/imaging/contrast.js';
 import { readDicomDwi } from '../../src/main/imaging/dicom/index.js';
 import type { DwiSeries } from '../../src/main/imaging/types.js';
 import { setUpWorkstation, type TestConnection, type Workstation } from '../support/harness.js';
+import { finishedJob } from '../support/imaging-jobs.js';
 import { sharedData, SHARED_DATA } from '../support/shared-data.js';
 
 let ws: Workstation;
 let radiologist: TestConnection;
 let niftiDir: string;
-
-async function finished(connection: TestConnection, jobId: string, timeoutMs = 90_000): Promise<ImagingJob> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const done = connection.events.map((e) => e.payload as ImagingJob).find((job) => job?.id === jobId && job.state !== 'running');
-    if (done) return done;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`import ${jobId} did not finish in ${timeoutMs} ms`);
-}
 
 /** A 20×20×10 "brain" (a bright block in a dark background) at b=0 and `n` b=1000 volumes with `signal(v)` of b0, plus noise. */
 function phantom(n: number, signal: (v: number) => number, noise: number, seed = 1): DwiSeries {
@@ -119,7 +109,7 @@ describe('no diffusion contrast', () => {
 
   it('is said on import and stored with the study: job result, study warning and flag', async () => {
     const job = await radiologist.ok('imaging.import', { path: sharedData('dwi-ge', 'In', '02_Ax_DWI_TENSOR_R3'), unlinked: true });
-    const done = await finished(radiologist, job.id);
+    const done = await finishedJob(radiologist, job.id);
     expect(done.state).toBe('done');
     expect(done.warnings).toHaveLength(1);
     expect(done.warnings[0]).toMatch(/^No diffusion contrast/);
@@ -167,7 +157,7 @@ describe('small checks at the door', () => {
 
   it('an unmasked fit reports no masked voxels (the fitted ones instead)', async () => {
     const job = await radiologist.ok('imaging.import', { path: sharedData('dwi-ge', 'In', '03_Ax_DWI_TENSOR_R1p5'), mask: false, unlinked: true });
-    const done = await finished(radiologist, job.id);
+    const done = await finishedJob(radiologist, job.id);
     expect(done.state).toBe('done');
     const study = (await radiologist.ok('imaging.studies', {})).studies.find((s) => s.id === done.studyId)!;
     expect(study.masked).toBe(false);

@@ -18,6 +18,7 @@ import { openEncryptedDatabase } from '../../src/main/store/database.js';
 import { derivePassphraseKey, readKeyInfo } from '../../src/main/store/keys.js';
 import { dicomDate, dicomPatient, dicomPersonName, normaliseName } from '../../src/main/imaging/dicom-patient.js';
 import { setUpWorkstation, STORE_PASSPHRASE, type TestConnection, type Workstation } from '../support/harness.js';
+import { finishedJob } from '../support/imaging-jobs.js';
 import { sharedData, SHARED_DATA } from '../support/shared-data.js';
 import { writeFixture } from './dicom/helpers.js';
 
@@ -39,16 +40,6 @@ const SERIES: Record<string, string[]> = {
   anonymous: ['--patient-id', '', '--patient-name', ''],
 };
 
-async function finished(connection: TestConnection, jobId: string, timeoutMs = 90_000): Promise<ImagingJob> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const done = connection.events.map((e) => e.payload as ImagingJob).find((job) => job?.id === jobId && job.state !== 'running');
-    if (done) return done;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`import ${jobId} did not finish in ${timeoutMs} ms`);
-}
-
 async function scanOne(connection: TestConnection, folder: string): Promise<SeriesSummaryView> {
   const { series } = await connection.ok('imaging.scan', { path: path.join(root, folder) });
   expect(series).toHaveLength(1);
@@ -57,7 +48,7 @@ async function scanOne(connection: TestConnection, folder: string): Promise<Seri
 
 async function importDone(connection: TestConnection, request: Parameters<TestConnection['ok']>[1] & object): Promise<ImagingJob> {
   const job = await connection.ok('imaging.import', request as never);
-  const done = await finished(connection, job.id);
+  const done = await finishedJob(connection, job.id);
   expect(done.error, done.error ?? '').toBeNull();
   return done;
 }
@@ -310,7 +301,7 @@ describe('registering a patient with the study is one transaction', () => {
     );
     const { connection } = await broken.signInAs('radiologist');
     const job = await connection.ok('imaging.import', { path: path.join(root, 'atomic'), createPatient: { givenName: 'Anna', familyName: 'Atomic', birthDate: '1985-05-05', sex: 'female' } });
-    const failed = await finished(connection, job.id);
+    const failed = await finishedJob(connection, job.id);
     expect(failed.state).toBe('failed');
     const { connection: phys } = await broken.signInAs('physician');
     expect((await phys.ok('patients.list', { query: 'ATOM-1' })).patients).toEqual([]);

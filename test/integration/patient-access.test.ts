@@ -4,10 +4,10 @@
  * an unrestricted patient's do not; every read under a grant is audited as break-glass.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImagingJob } from '../../src/shared/ipc.js';
 import { RESTRICTED_MESSAGE, PatientAccess } from '../../src/main/security/patient-access.js';
 import type { Session } from '../../src/main/security/sessions.js';
 import { setUpWorkstation, type TestConnection, type Workstation } from '../support/harness.js';
+import { finishedJob } from '../support/imaging-jobs.js';
 import { sharedData, SHARED_DATA } from '../support/shared-data.js';
 
 let ws: Workstation;
@@ -19,16 +19,9 @@ let restrictedPatient: string;
 async function imported(connection: TestConnection, patientId: string): Promise<string> {
   // The GE sample's DICOM names patient "dicom": linking it to these records is an override (with its reason).
   const job = await connection.ok('imaging.import', { path: sharedData('dwi-ge', 'In', '01_Ax_DWI_TENSOR_R2'), mask: true, patientId, override: 'anonymised sample series used as this test patient' });
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const done = connection.events.map((e) => e.payload as ImagingJob).find((j) => j?.id === job.id && j.state !== 'running');
-    if (done) {
-      if (done.state !== 'done' || !done.studyId) throw new Error(`import failed: ${done.error}`);
-      return done.studyId;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('import did not finish');
+  const done = await finishedJob(connection, job.id, 60_000);
+  if (done.state !== 'done' || !done.studyId) throw new Error(`import failed: ${done.error}`);
+  return done.studyId;
 }
 
 beforeAll(async () => {

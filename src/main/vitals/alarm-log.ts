@@ -16,6 +16,7 @@
  */
 import type { ResponseOf } from '../../shared/ipc.js';
 import type { Db, Statement } from '../store/database.js';
+import { StatementCache } from '../store/statements.js';
 import { AuditLedger } from '../security/audit-ledger.js';
 import type { AlarmEvent } from './alarms.js';
 import { DEFAULT_AGGREGATE_RETENTION_DAYS } from './vitals-repo.js';
@@ -126,7 +127,7 @@ export function patientIdOfRef(ref: string | null): string | null {
 }
 
 export class AlarmLog {
-  private readonly statements = new Map<string, Statement>();
+  private statements: StatementCache | null = null;
 
   constructor(
     private readonly db: Db,
@@ -231,11 +232,6 @@ export class AlarmLog {
   }
 
   private statement(sql: string): Statement {
-    let prepared = this.statements.get(sql);
-    if (!prepared) {
-      prepared = this.db.prepare(sql);
-      this.statements.set(sql, prepared);
-    }
-    return prepared;
+    return (this.statements ??= new StatementCache(this.db)).get(sql);
   }
 }

@@ -21,6 +21,7 @@
  * first, so no raw reading is deleted before it is counted in its minute.
  */
 import type { Db, Statement } from '../store/database.js';
+import { StatementCache } from '../store/statements.js';
 import { Outbox } from '../store/outbox.js';
 import type { AuditLedger } from '../security/audit-ledger.js';
 import type { VitalsPayload } from './payload.js';
@@ -193,7 +194,7 @@ export class VitalsRepo {
   private readonly outbox: Outbox;
   private readonly audit: AuditLedger | null;
   private readonly occupancy: BedOccupancy | null;
-  private readonly statements = new Map<string, Statement>();
+  private statements: StatementCache | null = null;
 
   constructor(
     private readonly db: Db,
@@ -283,14 +284,8 @@ export class VitalsRepo {
     return write.immediate();
   }
 
-  /** Prepared once per repository: preparing costs as much as running these small statements. */
   private statement(sql: string): Statement {
-    let prepared = this.statements.get(sql);
-    if (!prepared) {
-      prepared = this.db.prepare(sql);
-      this.statements.set(sql, prepared);
-    }
-    return prepared;
+    return (this.statements ??= new StatementCache(this.db)).get(sql);
   }
 
   /** Marked patient minutes that ended at least MINUTE_GRACE_MS ago: their bundles are due. */
