@@ -30,7 +30,7 @@ function electronBinary(): string | null {
 }
 
 const SKIP_REASON =
-  'Electron binary not installed: node_modules/electron/dist is missing because its download host is unreachable from this machine';
+  'Electron binary not installed: node_modules/electron/dist is missing (`npm ci` does not download it; `node node_modules/electron/install.js` does, and its download host is unreachable from this machine)';
 const binary = electronBinary();
 // The list reporter does not show skip reasons, so say it once where the run's output shows it.
 if (binary === null) console.log(`electron.spec.ts skipped: ${SKIP_REASON}`);
