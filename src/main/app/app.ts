@@ -99,16 +99,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   const refusalTimer = setInterval(() => flushRefusals(), 5_000);
   refusalTimer.unref();
   const signInGuard = new SignInGuard({ maxFailedSignIns: config.security.maxFailedSignIns, lockoutMs: config.security.lockoutMs, now: () => now().getTime() });
-  const patientAccess = new PatientAccess(() => {
-    const db = store.db;
-    return {
-      restrictedById: (id) => {
-        const row = db.prepare('SELECT restricted FROM patients WHERE id = ?').get(id) as { restricted: number } | undefined;
-        return row ? row.restricted === 1 : null;
-      },
-      idByMrn: (mrn) => (db.prepare('SELECT id FROM patients WHERE mrn = ?').get(mrn) as { id: string } | undefined)?.id ?? null,
-    };
-  });
+  const patientAccess = new PatientAccess(() => new PatientsRepository(store.db, now));
 
   const connectivity = new ConnectivityMonitor(config, (snapshot) => {
     const outboxPending = store.ready ? new Outbox(store.db, now).pendingCount() : 0;

@@ -59,6 +59,17 @@ export class PatientsRepository {
    * Search by name or MRN. Restricted records match on MRN only unless `seeRestricted`,
    * so a name search cannot confirm that a restricted person is here.
    */
+  /** Whether the record is restricted; null when there is no such record (PatientAccess's lookup). */
+  restrictedById(id: string): boolean | null {
+    const row = this.db.prepare('SELECT restricted FROM patients WHERE id = ?').get(id) as { restricted: number } | undefined;
+    return row ? row.restricted === 1 : null;
+  }
+
+  /** The record id behind an MRN, or null. */
+  idByMrn(mrn: string): string | null {
+    return (this.db.prepare('SELECT id FROM patients WHERE mrn = ?').get(mrn) as { id: string } | undefined)?.id ?? null;
+  }
+
   search(query: string | undefined, limit: number, seeRestricted: boolean): PatientSummary[] {
     const q = query?.trim() ?? '';
     const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
