@@ -118,6 +118,8 @@ export class ImagingService {
     const dir = await this.allowed(target);
     const info = await stat(dir);
     const folder = info.isDirectory() ? dir : path.dirname(dir);
+    // Reported as navigated, like browse (a root may be a symlink); the real folder is only for reading.
+    const shownFolder = info.isDirectory() ? path.resolve(target) : path.dirname(path.resolve(target));
     if (!info.isDirectory() && NIFTI.test(dir)) {
       await probeNiftiDwi(dir).catch((error: unknown) => {
         throw asInputError(error);
@@ -132,9 +134,9 @@ export class ImagingService {
         .filter((f) => NIFTI.test(f))
         .map(async (f) => {
           const base = f.replace(NIFTI, '');
-          const bval = files.includes(`${base}.bval`) ? path.join(folder, `${base}.bval`) : null;
-          const bvec = files.includes(`${base}.bvec`) ? path.join(folder, `${base}.bvec`) : null;
-          const file = path.join(folder, f);
+          const bval = files.includes(`${base}.bval`) ? path.join(shownFolder, `${base}.bval`) : null;
+          const bvec = files.includes(`${base}.bvec`) ? path.join(shownFolder, `${base}.bvec`) : null;
+          const file = path.join(shownFolder, f);
           const problem = await probeNiftiDwi(file).then(
             () => (bval && bvec ? null : `${f}: no ${!bval ? `${base}.bval` : `${base}.bvec`} next to it: b-values and gradient directions are needed to fit tensors`),
             (error: unknown) => (error instanceof ImagingInputError ? error.message : `${file}: cannot be read`),
