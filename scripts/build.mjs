@@ -4,7 +4,7 @@
 // with Vite. Runs on `npm install` (prepare) and `npm start`.
 import { build } from 'esbuild';
 import { build as viteBuild } from 'vite';
-import { chmod } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { buildWorkers } from './workers.mjs';
@@ -29,9 +29,21 @@ await build({
   entryPoints: {
     'main/headless': 'src/main/hosts/headless-main.ts',
     'main/electron': 'src/main/hosts/electron.ts',
-    'cli/neuroward': 'src/cli/neuroward.ts',
   },
   outdir: 'dist',
+  banner: { js: "import { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);" },
+});
+
+// The CLI is split at its dynamic imports: each command loads only its own modules (and packages), so
+// `neuroward --version` or `dti info` does not pay for the store, the config schema or the MQTT client.
+await rm('dist/cli', { recursive: true, force: true });
+await build({
+  ...nodeCommon,
+  format: 'esm',
+  splitting: true,
+  entryPoints: { neuroward: 'src/cli/neuroward.ts' },
+  outdir: 'dist/cli',
+  chunkNames: 'chunks/[name]-[hash]',
   banner: { js: "import { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);" },
 });
 await chmod('dist/cli/neuroward.js', 0o755);

@@ -3,8 +3,9 @@
 // scripts/build.mjs and, as vitest's globalSetup (vitest.config.ts), before every vitest run, so the
 // tests always spawn workers built from the current sources.
 //
-// CommonJS, not ESM: Electron loads a worker's CommonJS from inside app.asar. node_modules stay
-// outside the bundle, as in the main bundles (the SQLCipher driver is a native addon).
+// CommonJS, not ESM: Electron loads a worker's CommonJS from inside app.asar. The packages the workers
+// use are bundled in, except the SQLCipher driver (a native addon, required from node_modules at run
+// time): some are ESM-only (nifti-reader-js), which a CommonJS bundle cannot require.
 //
 // Files are written atomically (a temporary file, then rename) and only when their content changed:
 // several vitest runs may build at once while another one is spawning these workers.
@@ -19,6 +20,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const WORKER_ENTRIES = {
   'tensor-fit': 'src/main/imaging/tensor/fit.worker.ts',
   'wal-checkpointer': 'src/main/store/checkpointer.worker.ts',
+  'imaging-io': 'src/main/imaging/io.worker.ts',
 };
 
 async function writeIfChanged(file, contents) {
@@ -44,7 +46,7 @@ export async function buildWorkers() {
     platform: 'node',
     target: 'node20',
     sourcemap: true,
-    packages: 'external',
+    external: ['better-sqlite3-multiple-ciphers'],
     logLevel: 'warning',
     format: 'cjs',
     entryPoints,

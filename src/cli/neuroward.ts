@@ -3,20 +3,9 @@
  * `neuroward` command line. Works on the same encrypted store as the app, with the same config.
  * Exit codes: 0 ok, 1 the check failed (e.g. a broken audit chain), 2 usage/config/store error.
  */
-import os from 'node:os';
-import readline from 'node:readline';
-import { ConfigError, loadConfig, type AppConfig } from '../main/app/config.js';
-import { StoreService } from '../main/store/store-service.js';
-import { AuditLedger, verifySummary } from '../main/security/audit-ledger.js';
-import { toFhirAuditEvent } from '../main/fhir/resources.js';
-import { NwError } from '../shared/errors.js';
-import { appVersion } from '../main/app/app.js';
-import { SHELL_PRAGMAS } from '../main/store/database.js';
-import { defaultImagingEngines } from '../main/imaging/engines.js';
-import { ImagingInputError } from '../main/imaging/types.js';
-import { dtiFit, dtiInfo } from './dti.js';
-import { PATIENT_REF, SCENARIOS, readCredentialsFile, simulateWard, type Scenario } from './simulate-ward.js';
-import { redactBrokerUrl } from '../main/vitals/broker.js';
+// Only what every command needs is imported here; each command loads its own modules when it runs, so
+// `--version`, `--help` and `dti` start without the store, the config schema or the MQTT client.
+import { appVersion } from '../main/app/version.js';
 
 const HELP = `neuroward ${appVersion()}: NeuroWard clinical workstation, command line
 
@@ -62,102 +51,6 @@ function option(args: string[], name: string): string | undefined {
   return value;
 }
 
-function promptHidden(question: string): Promise<string> {
-  return new Promise((resolve) => {
-    const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
-      // Echo the question, nothing of what is typed.
-      if (s.startsWith(question)) write(question);
-    };
-    rl.question(question, (answer) => {
-      rl.close();
-      process.stderr.write('\n');
-      resolve(answer);
-    });
-  });
-}
-
-async function openStore(config: AppConfig): Promise<StoreService> {
-  const store = new StoreService(config, undefined, () => new Date());
-  await store.start();
-  if (store.state === 'locked') {
-    if (!process.stdin.isTTY) {
-      throw new NwError(
-        'store-locked',
-        config.passphrase.source === 'file'
-          ? `The store is locked and its passphrase file ${config.passphrase.file ?? '(unset)'} did not open it.`
-          : `The store is locked and there is no terminal to ask for its passphrase: put it in ${config.passphrase.env} (that alone selects it), or set NEUROWARD_PASSPHRASE_SOURCE=file with NEUROWARD_STORE_PASSPHRASE_FILE.`,
-      );
-    }
-    await store.unlock(await promptHidden('Store passphrase: '));
-  }
-  void store.db; // uninitialized / error: throws the store's own explanation
-  return store;
-}
-
-async function auditVerify(config: AppConfig, json: boolean): Promise<number> {
-  const store = await openStore(config);
-  try {
-    const ledger = new AuditLedger(store.db, () => new Date());
-    // Every problem, however many: the terminal is where a broken chain gets investigated.
-    const result = ledger.verify({ maxProblems: Infinity });
-    store.transaction(() =>
-      ledger.append({
-        actor: null,
-        connection: `cli:${os.userInfo().username}@${os.hostname()}`,
-        action: 'audit.verify',
-        outcome: 'success',
-        detail: { ...verifySummary(result), via: 'neuroward audit verify' },
-      }),
-    );
-    if (json) console.log(JSON.stringify(result, null, 2));
-    else if (result.ok) console.log(`audit chain intact: ${result.entries} entries, head #${result.headSeq} ${result.headHash}`);
-    else {
-      const found = result.problems.length + result.unlisted;
-      console.log(`audit chain BROKEN: ${found} problem${found === 1 ? '' : 's'} found checking ${result.entries} entries (last stored #${result.headSeq})`);
-      for (const problem of result.problems) {
-        console.log(`- ${problem.kind} ${problem.seq > 0 ? `at entry #${problem.seq}` : '(schema)'}: ${problem.message}`);
-      }
-      if (result.unlisted > 0) console.log(`- and ${result.unlisted} more not listed`);
-    }
-    return result.ok ? 0 : 1;
-  } finally {
-    store.close();
-  }
-}
-
-async function auditExport(config: AppConfig, since: number): Promise<number> {
-  const store = await openStore(config);
-  try {
-    const ledger = new AuditLedger(store.db, () => new Date());
-    const observer = `NeuroWard workstation ${os.hostname()}`;
-    let count = 0;
-    for (const entry of ledger.iterate(since)) {
-      process.stdout.write(`${JSON.stringify(toFhirAuditEvent(entry, observer))}\n`);
-      count += 1;
-    }
-    store.transaction(() => ledger.append({ actor: null, connection: `cli:${os.userInfo().username}@${os.hostname()}`, action: 'audit.export', outcome: 'success', detail: { since, entries: count } }));
-    return 0;
-  } finally {
-    store.close();
-  }
-}
-
-async function storeKey(config: AppConfig): Promise<number> {
-  const store = await openStore(config);
-  try {
-    const key = store.rawKeyForRecovery();
-    const ledger = new AuditLedger(store.db, () => new Date());
-    store.transaction(() => ledger.append({ actor: null, connection: `cli:${os.userInfo().username}@${os.hostname()}`, action: 'store.key-revealed', outcome: 'success', detail: { via: 'neuroward store key' } }));
-    console.log(`PRAGMA key = "x'${key.toString('hex')}'";`);
-    for (const pragma of SHELL_PRAGMAS) console.log(pragma);
-    return 0;
-  } finally {
-    store.close();
-  }
-}
-
 function numberOption(args: string[], name: string, fallback: number, min: number, max: number): number {
   const raw = option(args, name);
   if (raw === undefined) return fallback;
@@ -167,6 +60,7 @@ function numberOption(args: string[], name: string, fallback: number, min: numbe
 }
 
 async function simulate(args: string[]): Promise<number> {
+  const [{ PATIENT_REF, SCENARIOS, readCredentialsFile, simulateWard }, { redactBrokerUrl }] = await Promise.all([import('./simulate-ward.js'), import('../main/vitals/broker.js')]);
   const credentialsFile = option(args, '--credentials');
   let credentials;
   try {
@@ -187,7 +81,7 @@ async function simulate(args: string[]): Promise<number> {
   const options = {
     broker,
     ward,
-    scenario: scenario as Scenario,
+    scenario: scenario as (typeof SCENARIOS)[number],
     beds: numberOption(args, '--beds', 10, 1, 10_000),
     intervalSeconds: numberOption(args, '--interval', 1, 0.05, 3600),
     durationSeconds: numberOption(args, '--duration', 0, 0, 86_400),
@@ -220,7 +114,9 @@ async function dti(command: string | undefined, args: string[]): Promise<number>
   const input = args.find((a, i) => !a.startsWith('--') && !['--out', '--series', '--bval', '--bvec'].includes(args[i - 1] ?? ''));
   if (!input) throw new UsageError(`neuroward dti ${command ?? ''}: name a DICOM folder or a .nii/.nii.gz file`);
   const source = { input, series: option(args, '--series'), bval: option(args, '--bval'), bvec: option(args, '--bvec') };
-  const engines = defaultImagingEngines();
+  const [{ inProcessImagingEngines }, { dtiFit, dtiInfo }] = await Promise.all([import('../main/imaging/engines.js'), import('./dti.js')]);
+  // The CLI's thread does nothing else while it reads: no worker needed to keep a loop free.
+  const engines = inProcessImagingEngines();
   if (command === 'info') {
     console.log(await dtiInfo(engines, source, args.includes('--json')));
     return 0;
@@ -252,23 +148,29 @@ async function main(argv: string[]): Promise<number> {
   const [group, command] = argv;
   if (group === 'dti') return dti(command, argv.slice(2));
   if (group === 'simulate-ward') return simulate(argv.slice(1));
-  const config = loadConfig(argv, process.env);
-  if (group === 'audit' && command === 'verify') return auditVerify(config, argv.includes('--json'));
+  const known = (group === 'audit' && (command === 'verify' || command === 'export')) || (group === 'store' && command === 'key');
+  if (!known) throw new UsageError(`unknown command: ${argv.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')}`);
+  let since = 1;
   if (group === 'audit' && command === 'export') {
-    const since = Number(option(argv, '--since') ?? '1');
+    since = Number(option(argv, '--since') ?? '1');
     if (!Number.isSafeInteger(since) || since < 1) throw new UsageError('--since takes an entry number (1 or more)');
-    return auditExport(config, since);
   }
-  if (group === 'store' && command === 'key') return storeKey(config);
-  throw new UsageError(`unknown command: ${argv.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')}`);
+  const [{ loadConfig }, store] = await Promise.all([import('../main/app/config.js'), import('./store-commands.js')]);
+  const config = loadConfig(argv, process.env);
+  if (group === 'audit' && command === 'verify') return store.auditVerify(config, argv.includes('--json'));
+  if (group === 'audit') return store.auditExport(config, since);
+  return store.storeKey(config);
 }
+
+/** The errors whose message is meant for the user as it is (matched by name: their modules load lazily). */
+const USER_ERRORS = new Set(['NwError', 'ImagingInputError']);
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof UsageError) console.error(`neuroward: ${error.message}\nRun \`neuroward --help\` for usage.`);
-    else if (error instanceof ConfigError) console.error(`neuroward: configuration error:\n${error.message}`);
-    else if (error instanceof NwError || error instanceof ImagingInputError) console.error(`neuroward: ${error.message}`);
+    else if (error instanceof Error && error.name === 'ConfigError') console.error(`neuroward: configuration error:\n${error.message}`);
+    else if (error instanceof Error && USER_ERRORS.has(error.name)) console.error(`neuroward: ${error.message}`);
     else console.error(`neuroward: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     process.exit(2);
   },

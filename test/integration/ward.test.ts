@@ -97,6 +97,20 @@ describe('ward monitoring', () => {
     expect(board.link.up).toBe(true);
   });
 
+  it('pushes a new high alarm to the screens at once, not with the next 1 s board push', async () => {
+    // Five beds: a push that waited for the periodic one would arrive 0–1000 ms after the reading, so
+    // all five within 300 ms by chance is a 0.3 % event.
+    for (const bed of ['U1', 'U2', 'U3', 'U4', 'U5']) {
+      const published = Date.now();
+      await publish(bed, { hr: 135, spo2: 89, rr: 28, tempC: 39.4, sbp: 88, dbp: 50, acvpu: 'V', o2: true });
+      const pushed = await until(
+        () => nurse.events.find((e) => e.event === 'ward.update' && ((e.payload as { alarms: AlarmView[] | null }).alarms ?? []).some((a) => a.bedKey === `A/${bed}` && a.priority === 'high')),
+        `the pushed alarm of bed A/${bed}`,
+      );
+      expect(pushed.at - published, `bed A/${bed}: published → pushed (ms)`).toBeLessThan(300);
+    }
+  });
+
   it('raises a high alarm for a deteriorating patient, pushes it, and audits the acknowledgement', async () => {
     await publish('2', { hr: 135, spo2: 89, rr: 28, tempC: 39.4, sbp: 88, dbp: 50, acvpu: 'V', o2: true });
     const alarm = await until(async () => {

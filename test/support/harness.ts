@@ -24,7 +24,8 @@ export function testConfig(overrides: Partial<AppConfig> = {}, env: NodeJS.Proce
 }
 
 export interface TestConnection extends Connection {
-  events: { event: EventName; payload: unknown }[];
+  /** Every event pushed to this connection, with when it was sent (Date.now()). */
+  events: { event: EventName; payload: unknown; at: number }[];
   call<C extends ChannelName>(channel: C, request: RequestOf<C>): Promise<Envelope<ResponseOf<C>>>;
   /** Calls and returns the value, failing the test with the server's message otherwise. */
   ok<C extends ChannelName>(channel: C, request: RequestOf<C>): Promise<ResponseOf<C>>;
@@ -44,7 +45,7 @@ export function connect(app: NeurowardApp, options: { launchVerified?: boolean }
     launchVerified: options.launchVerified ?? true,
     events,
     send(event, payload) {
-      events.push({ event, payload });
+      events.push({ event, payload, at: Date.now() });
     },
     raw(channel, payload) {
       const rawBytes = Buffer.byteLength(JSON.stringify(payload ?? null));

@@ -2,8 +2,8 @@
  * Composition root: reads nothing global, builds every service from config, wires them, and hands
  * the hosts a NeurowardApp. Nothing else in the main process constructs services.
  */
-import { readFileSync } from 'node:fs';
 import type { AppConfig } from './config.js';
+import { appVersion } from './version.js';
 import type { Connection, HostRefusal, NeurowardApp, SafeStorageKeyProvider } from './types.js';
 import { Dispatcher } from './dispatcher.js';
 import { createHandlers } from './handlers.js';
@@ -38,15 +38,6 @@ export interface CreateAppOptions {
   announce?: (line: string) => void;
   /** Readers and fit; the real ones unless a test swaps them. */
   imagingEngines?: ImagingEngines;
-}
-
-export function appVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 }
 
 export async function createApp(options: CreateAppOptions): Promise<NeurowardApp> {

@@ -33,8 +33,16 @@ interface StudyRow {
   patient_name: string | null;
 }
 
+/** Complete studies only: a study still being written (or left by an interrupted import) is never shown. */
 const SELECT = `SELECT s.*, p.mrn AS patient_mrn, p.given_name || ' ' || p.family_name AS patient_name
-  FROM imaging_studies s LEFT JOIN patients p ON p.id = s.patient_id`;
+  FROM imaging_studies s LEFT JOIN patients p ON p.id = s.patient_id WHERE s.complete = 1`;
+
+/** One row of imaging_volumes: a map or a DWI volume. */
+export interface StagedVolume {
+  key: string;
+  components: 1 | 3;
+  values: Float32Array;
+}
 
 function json<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
@@ -117,32 +125,33 @@ export class StudiesRepository {
     private readonly now: () => Date,
   ) {}
 
-  /** Writes the study, its maps and every DWI volume. Call inside the transaction that audits it. */
-  save(input: {
+  /**
+   * First step of storing a study: its row, not yet complete (invisible to get, list and volume), without
+   * a patient. Then `volumeChunks` → `putVolumes` (each chunk in its own transaction) and `complete` in
+   * the transaction that links the patient and audits the import; `discard` if anything fails.
+   */
+  insertPending(input: {
     series: DwiSeries;
     maps: TensorMaps;
     createdBy: string;
-    patientId: string | null;
     description: string;
     sourcePath: string;
     masked: boolean;
     fitSeconds: number;
-    patientLink?: StoredPatientLink | null;
     contrast?: DiffusionContrastView | null;
-  }): Study {
+  }): string {
     const { series, maps } = input;
     const id = randomUUID();
     this.db
       .prepare(
         `INSERT INTO imaging_studies (id, created_at, created_by, patient_id, description, source_kind, source_path, manufacturer, dims_json, pixdim_json,
-           affine_json, bvals_json, bvecs_json, masked, fit_seconds, summary_json, dicom_patient_json, patient_link_json, contrast_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           affine_json, bvals_json, bvecs_json, masked, fit_seconds, summary_json, dicom_patient_json, patient_link_json, contrast_json, complete)
+         VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 0)`,
       )
       .run(
         id,
         this.now().toISOString(),
         input.createdBy,
-        input.patientId,
         input.description,
         series.source.kind,
         input.sourcePath,
@@ -156,29 +165,75 @@ export class StudiesRepository {
         input.fitSeconds,
         JSON.stringify(summarise(maps, input.masked)),
         series.source.patient ? JSON.stringify(series.source.patient) : null,
-        input.patientLink ? JSON.stringify(input.patientLink) : null,
         input.contrast ? JSON.stringify(input.contrast) : null,
       );
-    const insert = this.db.prepare('INSERT INTO imaging_volumes (study_id, key, components, min, max, data) VALUES (?, ?, ?, ?, ?, ?)');
-    const put = (key: string, components: 1 | 3, values: Float32Array) => {
-      const [min, max] = range(values);
-      insert.run(id, key, components, min, max, asBlob(values));
-    };
-    put('fa', 1, maps.fa);
-    put('md', 1, maps.md);
-    put('ad', 1, maps.ad);
-    put('rd', 1, maps.rd);
-    put('v1', 3, maps.v1);
-    put('colour-fa', 3, maps.colourFa);
-    put('mask', 1, Float32Array.from(maps.mask));
+    return id;
+  }
+
+  /**
+   * The maps and every DWI volume as rows to write, grouped into chunks of about `chunkBytes` (at least
+   * one volume each), in the order the viewer needs them (maps first).
+   */
+  static volumeChunks(series: DwiSeries, maps: TensorMaps, chunkBytes: number): StagedVolume[][] {
+    const volumes: StagedVolume[] = [
+      { key: 'fa', components: 1, values: maps.fa },
+      { key: 'md', components: 1, values: maps.md },
+      { key: 'ad', components: 1, values: maps.ad },
+      { key: 'rd', components: 1, values: maps.rd },
+      { key: 'v1', components: 3, values: maps.v1 },
+      { key: 'colour-fa', components: 3, values: maps.colourFa },
+      { key: 'mask', components: 1, values: Float32Array.from(maps.mask) },
+    ];
     const [nx, ny, nz, nv] = series.dims;
     const size = nx * ny * nz;
-    for (let v = 0; v < nv; v++) put(`dwi:${v}`, 1, series.data.subarray(v * size, (v + 1) * size));
-    return this.get(id)!;
+    for (let v = 0; v < nv; v++) volumes.push({ key: `dwi:${v}`, components: 1, values: series.data.subarray(v * size, (v + 1) * size) });
+    const chunks: StagedVolume[][] = [];
+    let chunk: StagedVolume[] = [];
+    let bytes = 0;
+    for (const volume of volumes) {
+      if (chunk.length > 0 && bytes + volume.values.byteLength > chunkBytes) {
+        chunks.push(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(volume);
+      bytes += volume.values.byteLength;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    return chunks;
+  }
+
+  /** Writes volumes of a pending study. Call inside a transaction (one per chunk). */
+  putVolumes(studyId: string, volumes: StagedVolume[]): void {
+    const insert = this.db.prepare('INSERT INTO imaging_volumes (study_id, key, components, min, max, data) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const { key, components, values } of volumes) {
+      if (!(values instanceof Float32Array)) throw new Error(`volume ${key} has no voxels`);
+      const [min, max] = range(values);
+      insert.run(studyId, key, components, min, max, asBlob(values));
+    }
+  }
+
+  /** Makes a pending study visible, with its patient. Call inside the transaction that audits the import. */
+  complete(studyId: string, patientId: string | null, patientLink: StoredPatientLink | null): Study {
+    const done = this.db
+      .prepare('UPDATE imaging_studies SET patient_id = ?, patient_link_json = ?, complete = 1 WHERE id = ? AND complete = 0')
+      .run(patientId, patientLink ? JSON.stringify(patientLink) : null, studyId);
+    if (done.changes !== 1) throw new Error(`study ${studyId} is not pending`);
+    return this.get(studyId)!;
+  }
+
+  /** Removes a pending study and its volumes (an import that failed). */
+  discard(studyId: string): void {
+    this.db.prepare('DELETE FROM imaging_studies WHERE id = ? AND complete = 0').run(studyId);
+  }
+
+  /** Removes every pending study: those an interrupted import left. Returns how many. */
+  discardAllPending(): number {
+    return this.db.prepare('DELETE FROM imaging_studies WHERE complete = 0').run().changes;
   }
 
   get(id: string): Study | null {
-    const row = this.db.prepare(`${SELECT} WHERE s.id = ?`).get(id) as StudyRow | undefined;
+    const row = this.db.prepare(`${SELECT} AND s.id = ?`).get(id) as StudyRow | undefined;
     return row ? toStudy(row) : null;
   }
 
@@ -186,14 +241,14 @@ export class StudiesRepository {
   list(options: { limit?: number; patientId?: string | undefined } = {}): Study[] {
     const limit = options.limit ?? 50;
     const rows = options.patientId
-      ? this.db.prepare(`${SELECT} WHERE s.patient_id = ? ORDER BY s.created_at DESC LIMIT ?`).all(options.patientId, limit)
+      ? this.db.prepare(`${SELECT} AND s.patient_id = ? ORDER BY s.created_at DESC LIMIT ?`).all(options.patientId, limit)
       : this.db.prepare(`${SELECT} ORDER BY s.created_at DESC LIMIT ?`).all(limit);
     return (rows as StudyRow[]).map(toStudy);
   }
 
   /** Links a study that has no patient; refuses one that already has one. Call inside the transaction that audits it. */
   linkPatient(studyId: string, patientId: string, link: StoredPatientLink): Study {
-    const done = this.db.prepare('UPDATE imaging_studies SET patient_id = ?, patient_link_json = ? WHERE id = ? AND patient_id IS NULL').run(patientId, JSON.stringify(link), studyId);
+    const done = this.db.prepare('UPDATE imaging_studies SET patient_id = ?, patient_link_json = ? WHERE id = ? AND patient_id IS NULL AND complete = 1').run(patientId, JSON.stringify(link), studyId);
     if (done.changes !== 1) {
       if (!this.get(studyId)) throw new NwError('not-found', 'No such study.');
       throw new NwError('conflict', 'This study already belongs to a patient.');
@@ -202,7 +257,7 @@ export class StudiesRepository {
   }
 
   volume(studyId: string, key: string): VolumeData {
-    const studyRow = this.db.prepare(`${SELECT} WHERE s.id = ?`).get(studyId) as StudyRow | undefined;
+    const studyRow = this.db.prepare(`${SELECT} AND s.id = ?`).get(studyId) as StudyRow | undefined;
     if (!studyRow) throw new NwError('not-found', 'No such study.');
     const row = this.db.prepare('SELECT components, min, max, data FROM imaging_volumes WHERE study_id = ? AND key = ?').get(studyId, key) as
       | { components: 1 | 3; min: number; max: number; data: Buffer }

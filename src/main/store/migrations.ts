@@ -346,6 +346,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX imaging_studies_patient ON imaging_studies(patient_id, created_at);
     `,
   },
+  {
+    version: 10,
+    name: 'imaging studies written in chunks: a study is visible once complete',
+    sql: `
+      -- An import writes its volumes in several short transactions (so the main process's loop, where
+      -- the ward's alarms run, is never held for the whole write), then marks the study complete in the
+      -- transaction that links its patient and audits it. 0 = still being written, or left by an import
+      -- that was interrupted: invisible everywhere, removed by the next import.
+      ALTER TABLE imaging_studies ADD COLUMN complete INTEGER NOT NULL DEFAULT 1 CHECK (complete IN (0, 1));
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

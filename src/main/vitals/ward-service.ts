@@ -135,6 +135,14 @@ export function hideRestrictedNames(beds: BedView[]): BedView[] {
   return beds.map((b) => (b.admission?.restricted && b.admission.name !== null ? { ...b, admission: { ...b.admission, name: null } } : b));
 }
 
+/** Shortest time between two urgent board pushes (pushUrgently). */
+const URGENT_PUSH_MIN_MS = 100;
+
+/** An event the nurse must see at once: an alarm raised, recurred or risen in priority. */
+function needsNurseNow(event: AlarmEvent): boolean {
+  return event.type === 'raised' || (event.type === 'updated' && (event.change === 'priority-raised' || event.change === 'recurred'));
+}
+
 export function alarmView(alarm: Alarm): AlarmView {
   return {
     id: alarm.id,
@@ -177,6 +185,9 @@ export class WardService {
   /** Engine events not written yet: one transaction per turn of the event loop (writeAlarmLog). */
   private pendingLog: AlarmLogEntry[] = [];
   private logScheduled = false;
+  /** An urgent board push is scheduled (see pushUrgently). */
+  private urgentPush: { cancel: () => void } | null = null;
+  private lastFlushAt = 0;
   private logFailures = 0;
   /** The patient of each alarm still on, as when it was raised: its later events belong to that patient. */
   private readonly alarmPatient = new Map<string, string | null>();
@@ -278,6 +289,8 @@ export class WardService {
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    this.urgentPush?.cancel();
+    this.urgentPush = null;
     // The link "drops" as the ingest stops: that is the workstation closing, not an alarm to log.
     this.stopping = true;
     await this.ingest?.stop();
@@ -470,6 +483,29 @@ export class WardService {
       this.dirty.add(bed.key);
     }
     if (log && events.length) this.scheduleAlarmLog();
+    if (events.some(needsNurseNow)) this.pushUrgently();
+  }
+
+  /**
+   * A new alarm, one that recurred, or one that rose in priority goes to the screens now, not with the
+   * next 1 s board push: right after the current turn of the loop (so one push carries everything this
+   * batch of readings raised), and at most every URGENT_PUSH_MIN_MS (an alarm storm costs a push per
+   * 100 ms, not one per reading).
+   */
+  private pushUrgently(): void {
+    if (this.urgentPush !== null || this.timers.length === 0) return;
+    const run = () => {
+      this.urgentPush = null;
+      this.flush();
+    };
+    const wait = this.lastFlushAt + URGENT_PUSH_MIN_MS - performance.now();
+    if (wait > 0) {
+      const timer = setTimeout(run, wait);
+      this.urgentPush = { cancel: () => clearTimeout(timer) };
+    } else {
+      const immediate = setImmediate(run);
+      this.urgentPush = { cancel: () => clearImmediate(immediate) };
+    }
   }
 
   /** The log row of an engine event: the bed, the patient of the alarm (as when it was raised) and the bed's NEWS2 now. */
@@ -552,6 +588,7 @@ export class WardService {
   }
 
   private flush(): void {
+    this.lastFlushAt = performance.now();
     const counters = this.counters();
     const countersChanged = JSON.stringify(counters) !== this.lastCounters;
     if (!this.dirty.size && !this.alarmsDirty && !this.linkDirty && !countersChanged) return;

@@ -84,6 +84,11 @@ export function frameBytes(header: FileHeader): number {
  * nx, ny: slice size in the output (a tile for mosaics).
  */
 export function copySlices(buf: Buffer, header: FileHeader, copies: SliceCopy[], out: Float32Array, nx: number, ny: number): void {
+  const typed = typedSamples(buf, header);
+  if (typed) {
+    copyTyped(typed.samples, typed.mask, header, copies, out, nx, ny);
+    return;
+  }
   const read = sampleReader(buf, header);
   const cols = header.columns;
   const perFrame = header.rows * header.columns;
@@ -97,6 +102,59 @@ export function copySlices(buf: Buffer, header: FileHeader, copies: SliceCopy[],
       const dst = c.outOffset + j * nx;
       if (identity) for (let i = 0; i < nx; i++) out[dst + i] = read(src + i);
       else for (let i = 0; i < nx; i++) out[dst + i] = read(src + i) * c.slope + c.intercept;
+    }
+  }
+}
+
+type Samples = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+
+/**
+ * The pixel data as a typed array when one can hold the stored values as they are (little endian, and
+ * no sign extension from a BitsStored below BitsAllocated), with the mask for unused high bits (0: none).
+ * Unaligned pixel data is copied once to aligned memory. Null: the general per-sample reader is needed.
+ */
+function typedSamples(buf: Buffer, header: FileHeader): { samples: Samples; mask: number } | null {
+  const { bitsAllocated, bitsStored, pixelRepresentation, isFloatPixels, littleEndian } = header;
+  if (!littleEndian) return null;
+  const masked = !isFloatPixels && bitsStored >= 1 && bitsStored < bitsAllocated;
+  if (masked && (pixelRepresentation === 1 || bitsAllocated > 16)) return null;
+  const size = bitsAllocated / 8;
+  if (![1, 2, 4, 8].includes(size) || (isFloatPixels && size < 4) || (!isFloatPixels && size > 4)) return null;
+  const count = Math.floor(header.pixelLength / size);
+  let start = buf.byteOffset + header.pixelOffset;
+  let ab: ArrayBufferLike = buf.buffer;
+  if (start % size !== 0) {
+    ab = buf.buffer.slice(start, start + count * size);
+    start = 0;
+  }
+  const mask = masked ? 2 ** bitsStored - 1 : 0;
+  const signed = pixelRepresentation === 1;
+  let samples: Samples;
+  if (isFloatPixels) samples = size === 8 ? new Float64Array(ab, start, count) : new Float32Array(ab, start, count);
+  else if (size === 1) samples = signed ? new Int8Array(ab, start, count) : new Uint8Array(ab, start, count);
+  else if (size === 2) samples = signed ? new Int16Array(ab, start, count) : new Uint16Array(ab, start, count);
+  else samples = signed ? new Int32Array(ab, start, count) : new Uint32Array(ab, start, count);
+  return { samples, mask };
+}
+
+/** copySlices on a typed array: the same copy, without a function call per sample. */
+function copyTyped(a: Samples, mask: number, header: FileHeader, copies: SliceCopy[], out: Float32Array, nx: number, ny: number): void {
+  const cols = header.columns;
+  const perFrame = header.rows * header.columns;
+  for (const c of copies) {
+    const tileRow = c.tile < 0 ? 0 : Math.floor(c.tile / c.tilesPerRow);
+    const tileCol = c.tile < 0 ? 0 : c.tile % c.tilesPerRow;
+    const frameBase = c.frame * perFrame + tileRow * ny * cols + tileCol * nx;
+    const { slope, intercept } = c;
+    const identity = slope === 1 && intercept === 0;
+    for (let j = 0; j < ny; j++) {
+      const src = frameBase + (ny - 1 - j) * cols;
+      const dst = c.outOffset + j * nx;
+      if (mask !== 0) {
+        if (identity) for (let i = 0; i < nx; i++) out[dst + i] = a[src + i]! & mask;
+        else for (let i = 0; i < nx; i++) out[dst + i] = (a[src + i]! & mask) * slope + intercept;
+      } else if (identity) for (let i = 0; i < nx; i++) out[dst + i] = a[src + i]!;
+      else for (let i = 0; i < nx; i++) out[dst + i] = a[src + i]! * slope + intercept;
     }
   }
 }

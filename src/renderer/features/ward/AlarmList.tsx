@@ -61,6 +61,7 @@ const AlarmRow = memo(function AlarmRow({ alarm: a, now, canAct, onAction }: Row
       data-kind={a.kind}
       data-bed={a.bedKey ?? ''}
       data-alarm-id={a.id}
+      data-raised-at={a.raisedAt}
     >
       <div className="alarm-row__head">
         <span className={`prio prio--${a.priority}`} data-testid="alarm-priority">
