@@ -357,6 +357,117 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE imaging_studies ADD COLUMN complete INTEGER NOT NULL DEFAULT 1 CHECK (complete IN (0, 1));
     `,
   },
+  {
+    version: 11,
+    name: 'FHIR sync: per-server cursors, confirmed versions, conflicts, dead letters, retired outbox rows',
+    sql: `
+      -- fhir_valid: 1 = passed R4 validation (at enqueue, fhir/validation.ts, or when the engine first
+      -- read it), 0 = failed (never sent; see its dead letters), NULL = not yet checked.
+      ALTER TABLE outbox ADD COLUMN fhir_valid INTEGER CHECK (fhir_valid IS NULL OR fhir_valid IN (0, 1));
+
+      -- Retirement marks: every outbox row with id <= upto_id was finished by every configured server
+      -- (sent, parked as a conflict or a dead letter) at retired_at; such rows are deleted after the
+      -- retention period (fhir/sync/sync-state.ts). A mark, not a column: retiring ten thousand rows
+      -- writes one small row instead of rewriting every row (and its JSON) again.
+      CREATE TABLE outbox_retired (
+        upto_id INTEGER PRIMARY KEY,
+        retired_at TEXT NOT NULL
+      );
+
+      -- One row per configured server (by its configured name). Every outbox row with id <= cursor is
+      -- finished for this server; rows finished beyond the cursor (while an earlier one waits for a retry)
+      -- are in fhir_sync_done. inflight_json: the outbox ids of the Bundle on the wire, written before it
+      -- is sent and cleared in the transaction that records its outcome: still set after a crash or an
+      -- unanswered request, it makes the next attempt read the server before writing (nothing twice).
+      CREATE TABLE fhir_sync_servers (
+        name TEXT PRIMARY KEY,
+        cursor INTEGER NOT NULL DEFAULT 0,
+        inflight_json TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_attempt_at TEXT,
+        last_success_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT
+      ) WITHOUT ROWID;
+
+      CREATE TABLE fhir_sync_done (
+        server TEXT NOT NULL,
+        outbox_id INTEGER NOT NULL,
+        PRIMARY KEY (server, outbox_id)
+      ) WITHOUT ROWID;
+
+      -- The resources of a Bundle row already decided for a server (sent, parked in a conflict, dead
+      -- letter) while another resource of the same row waits for a retry: not decided again.
+      CREATE TABLE fhir_sync_done_changes (
+        server TEXT NOT NULL,
+        outbox_id INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        PRIMARY KEY (server, outbox_id, resource_type, resource_id)
+      ) WITHOUT ROWID;
+
+      -- Per server and resource: the version the server last confirmed for what we sent (If-Match of the
+      -- next update) and the SHA-256 of that content (an unchanged resource is not sent again).
+      CREATE TABLE fhir_sync_versions (
+        server TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        PRIMARY KEY (server, resource_type, resource_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX fhir_sync_versions_confirmed ON fhir_sync_versions(resource_type, confirmed_at);
+
+      -- A change the server refused because its copy moved on (412, or 409 from older servers): never
+      -- overwritten silently. base = the version we last confirmed (JSON as the server kept it, when it
+      -- could be read), local = ours (NULL: a deletion), remote = the server's now (NULL: deleted there).
+      -- Later local changes of the same resource fold into the open conflict instead of being sent.
+      CREATE TABLE fhir_sync_conflicts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        server TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        outbox_id INTEGER NOT NULL,
+        local_operation TEXT NOT NULL CHECK (local_operation IN ('put', 'delete')),
+        http_status INTEGER NOT NULL,
+        base_version_id TEXT,
+        base_json TEXT,
+        local_json TEXT,
+        remote_version_id TEXT,
+        remote_json TEXT,
+        detected_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'kept-mine', 'took-theirs')),
+        resolved_at TEXT,
+        resolved_by TEXT,
+        -- What the last keep-mine sent, written before sending: if its answer was lost, the server's copy
+        -- then is ours, recognised as such (no second conflict about our own write).
+        attempted_json TEXT
+      );
+      CREATE UNIQUE INDEX fhir_sync_conflicts_open ON fhir_sync_conflicts(server, resource_type, resource_id) WHERE status = 'open';
+
+      -- A change a server refused for good (4xx with its OperationOutcome), or that failed local
+      -- validation and so never left: kept with the reason until a person discards or requeues it.
+      CREATE TABLE fhir_sync_dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        server TEXT NOT NULL,
+        outbox_id INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        local_operation TEXT NOT NULL CHECK (local_operation IN ('put', 'delete')),
+        resource_json TEXT,
+        http_status INTEGER,
+        message TEXT NOT NULL,
+        outcome_json TEXT,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'discarded', 'requeued')),
+        closed_at TEXT,
+        closed_by TEXT
+      );
+      CREATE INDEX fhir_sync_dead_letters_server ON fhir_sync_dead_letters(server, status);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

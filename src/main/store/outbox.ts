@@ -16,14 +16,20 @@ export class Outbox {
     private readonly now: () => Date,
   ) {}
 
-  enqueue(operation: 'create' | 'update' | 'delete', resource: OutboxResource & { id: string }): void {
+  /**
+   * `validated`: the caller checked the resource against the R4 definitions (fhir/validation.ts
+   * ValidatingOutbox), so the sync engine need not check it again; unchecked rows are checked before
+   * they are first sent.
+   */
+  enqueue(operation: 'create' | 'update' | 'delete', resource: OutboxResource & { id: string }, options: { validated?: boolean } = {}): void {
     if (!this.db.inTransaction) throw new Error('Outbox.enqueue must run inside the transaction of the change');
     this.db
-      .prepare('INSERT INTO outbox (resource_type, resource_id, operation, resource_json, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(resource.resourceType, resource.id, operation, JSON.stringify(resource), this.now().toISOString());
+      .prepare('INSERT INTO outbox (resource_type, resource_id, operation, resource_json, created_at, fhir_valid) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(resource.resourceType, resource.id, operation, JSON.stringify(resource), this.now().toISOString(), options.validated ? 1 : null);
   }
 
+  /** Rows some configured server has not finished yet (after the last retirement mark; retired rows wait only for their deletion). */
   pendingCount(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    return (this.db.prepare('SELECT count(*) AS n FROM outbox WHERE id > coalesce((SELECT max(upto_id) FROM outbox_retired), 0)').get() as { n: number }).n;
   }
 }
