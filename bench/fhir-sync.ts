@@ -64,6 +64,8 @@ interface ServerStats {
   observations: number;
   versions: number;
   maxRssMb: number;
+  /** CPU seconds (user + system) the server process has used since it started. */
+  cpuSeconds: number;
 }
 
 async function serveChild(): Promise<void> {
@@ -78,7 +80,8 @@ async function serveChild(): Promise<void> {
       if (chain.at(-1) && !chain.at(-1)!.deleted) observations += 1;
       versions += chain.filter((v) => !v.deleted).length;
     }
-    const stats: ServerStats = { observations, versions, maxRssMb: process.resourceUsage().maxRSS / 1024 };
+    const cpu = process.cpuUsage();
+    const stats: ServerStats = { observations, versions, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
     process.send!(stats);
   });
   process.send!({ baseUrl: server.baseUrl });
@@ -170,6 +173,9 @@ interface ModeResult {
   enqueuePerSecond: number;
   peakRssMb: number;
   peakHeapMb: number;
+  /** CPU seconds during the drain: the workstation process (all its threads) and the server process. */
+  workstationCpuSeconds: number;
+  serverCpuSeconds: number;
   server: ServerStats;
 }
 
@@ -198,6 +204,8 @@ async function runMode(mode: 'bundle' | 'per-resource', count: number, bundleEnt
       peakRss = Math.max(peakRss, m.rss);
       peakHeap = Math.max(peakHeap, m.heapUsed);
     }, 20);
+    const serverBefore = await server.stats();
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     let requests = 0;
     let sent = 0;
@@ -210,6 +218,7 @@ async function runMode(mode: 'bundle' | 'per-resource', count: number, bundleEnt
       console.log(`  ${mode}: ${s.state}: ${s.error ?? ''} (trying again)`);
     }
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
     clearInterval(sampler);
     const stats = await server.stats();
     await engine.close();
@@ -225,12 +234,63 @@ async function runMode(mode: 'bundle' | 'per-resource', count: number, bundleEnt
       enqueuePerSecond: count / enqueueSeconds,
       peakRssMb: peakRss / 1048576,
       peakHeapMb: peakHeap / 1048576,
+      workstationCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      serverCpuSeconds: stats.cpuSeconds - serverBefore.cpuSeconds,
       server: stats,
     };
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The server's own ceiling: the same Observations sent by a bare HTTP client (pre-serialised bodies,
+ * nothing recorded, no store), as batch Bundles and as one PUT per resource at 1 and 32 requests on
+ * the wire. Shows how much of the drain time is the server's, and what ratio this server allows at all.
+ */
+async function serverCeiling(count: number, bundleEntries: number): Promise<{ mode: string; perSecond: number; serverCpuSeconds: number }[]> {
+  const observations = minuteBundles(count).flatMap((b) => b.entry!.map((e) => e.resource!));
+  const results: { mode: string; perSecond: number; serverCpuSeconds: number }[] = [];
+  const measure = async (mode: string, send: (baseUrl: string) => Promise<void>): Promise<void> => {
+    const server = await startServerChild();
+    try {
+      const before = await server.stats();
+      const started = performance.now();
+      await send(server.baseUrl);
+      const seconds = (performance.now() - started) / 1000;
+      const after = await server.stats();
+      if (after.observations !== count) throw new Error(`${mode}: the server holds ${after.observations} Observations, ${count} sent`);
+      results.push({ mode, perSecond: count / seconds, serverCpuSeconds: after.cpuSeconds - before.cpuSeconds });
+    } finally {
+      await server.stop();
+    }
+  };
+  const fhirJson = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
+  const post = async (url: string, init: RequestInit): Promise<void> => {
+    const response = await fetch(url, init);
+    if (!response.ok) throw new Error(`${init.method} ${url}: HTTP ${response.status}`);
+    await response.arrayBuffer();
+  };
+  /** Runs `tasks` with at most `depth` in flight. */
+  const pool = async (tasks: (() => Promise<void>)[], depth: number): Promise<void> => {
+    let next = 0;
+    await Promise.all(Array.from({ length: depth }, async () => {
+      while (next < tasks.length) await tasks[next++]!();
+    }));
+  };
+  const bodies: string[] = [];
+  for (let i = 0; i < observations.length; i += bundleEntries) {
+    const entry = observations.slice(i, i + bundleEntries).map((r) => ({ resource: r, request: { method: 'PUT', url: `Observation/${r.id}` } }));
+    bodies.push(JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry }));
+  }
+  await measure(`bare client, batch Bundles of ${bundleEntries}, 2 on the wire`, (base) => pool(bodies.map((body) => () => post(base, { method: 'POST', headers: fhirJson, body })), 2));
+  for (const depth of [1, 32]) {
+    await measure(`bare client, one PUT per resource, ${depth} on the wire`, (base) =>
+      pool(observations.map((r) => () => post(`${base}/Observation/${r.id}`, { method: 'PUT', headers: fhirJson, body: JSON.stringify(r) })), depth),
+    );
+  }
+  return results;
 }
 
 async function main(): Promise<void> {
@@ -249,10 +309,10 @@ async function main(): Promise<void> {
   const rows = options.depth > 1 ? [bundled, single, sequential] : [bundled, single];
   const pad = (s: string, n: number) => s.padEnd(n);
   console.log('');
-  console.log(`${pad('mode', 46)}${pad('resources', 11)}${pad('seconds', 9)}${pad('res/s', 9)}${pad('requests', 10)}${pad('on server', 11)}${pad('versions', 10)}${pad('peak RSS', 10)}${pad('peak heap', 11)}server RSS`);
+  console.log(`${pad('mode', 46)}${pad('resources', 11)}${pad('seconds', 9)}${pad('res/s', 9)}${pad('requests', 10)}${pad('on server', 11)}${pad('versions', 10)}${pad('peak RSS', 10)}${pad('peak heap', 11)}${pad('server RSS', 12)}CPU s workstation / server`);
   for (const r of rows) {
     console.log(
-      `${pad(r.mode, 46)}${pad(String(r.queued), 11)}${pad(r.seconds.toFixed(2), 9)}${pad(r.perSecond.toFixed(0), 9)}${pad(String(r.requests), 10)}${pad(String(r.server.observations), 11)}${pad(String(r.server.versions), 10)}${pad(`${r.peakRssMb.toFixed(0)} MB`, 10)}${pad(`${r.peakHeapMb.toFixed(0)} MB`, 11)}${r.server.maxRssMb.toFixed(0)} MB`,
+      `${pad(r.mode, 46)}${pad(String(r.queued), 11)}${pad(r.seconds.toFixed(2), 9)}${pad(r.perSecond.toFixed(0), 9)}${pad(String(r.requests), 10)}${pad(String(r.server.observations), 11)}${pad(String(r.server.versions), 10)}${pad(`${r.peakRssMb.toFixed(0)} MB`, 10)}${pad(`${r.peakHeapMb.toFixed(0)} MB`, 11)}${pad(`${r.server.maxRssMb.toFixed(0)} MB`, 12)}${r.workstationCpuSeconds.toFixed(2)} / ${r.serverCpuSeconds.toFixed(2)}`,
     );
   }
   const ratio = bundled.perSecond / single.perSecond;
@@ -265,6 +325,13 @@ async function main(): Promise<void> {
   for (const r of rows) {
     if (r.server.observations !== r.queued || r.server.versions !== r.queued) console.log(`WARNING ${r.mode}: the server holds ${r.server.observations} Observations in ${r.server.versions} versions for ${r.queued} queued`);
   }
+  const ceiling = await serverCeiling(options.count, options.bundle);
+  console.log('');
+  console.log(`${pad('the server alone (bare HTTP client, nothing recorded)', 58)}${pad('res/s', 9)}server CPU s`);
+  for (const c of ceiling) console.log(`${pad(c.mode, 58)}${pad(c.perSecond.toFixed(0), 9)}${c.serverCpuSeconds.toFixed(2)}`);
+  const [bareBundles, bareOne, bare32] = ceiling as [(typeof ceiling)[0], (typeof ceiling)[0], (typeof ceiling)[0]];
+  console.log(`ratio the server allows, bundles / one PUT at a time: ${(bareBundles.perSecond / bareOne.perSecond).toFixed(1)}×; bundles / 32 PUTs on the wire: ${(bareBundles.perSecond / bare32.perSecond).toFixed(1)}×`);
+  console.log(`engine drain in Bundles vs the bare client's Bundles: ${((100 * bundled.perSecond) / bareBundles.perSecond).toFixed(0)} %`);
   console.log(`workstation process max RSS over the whole run: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; of the heap, the R4 definitions the validator loads take about ${definitionsMb.toFixed(0)} MB`);
 }
 
