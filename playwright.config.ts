@@ -1,5 +1,5 @@
 import { defineConfig } from '@playwright/test';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -11,6 +11,17 @@ process.env.NEUROWARD_E2E_DATA_DIR = dataDir;
 // Simulated bedside monitors in the ward tests publish to the host's embedded broker on this port.
 const mqttPort = Number(process.env.NEUROWARD_E2E_MQTT_PORT ?? 4793);
 process.env.NEUROWARD_E2E_MQTT_URL = `mqtt://127.0.0.1:${mqttPort}`;
+// The host is configured with one FHIR server on this port; sync.spec.ts starts it (Medplum's router on
+// loopback) only while it runs, so other specs pay nothing and see a configured but unreachable server.
+const fhirPort = Number(process.env.NEUROWARD_E2E_FHIR_PORT ?? 4795);
+process.env.NEUROWARD_E2E_FHIR_PORT = String(fhirPort);
+// The site's config file in the data dir (demo data as with no file). No pull from that server: sync.spec.ts
+// makes a conflict by editing on the server and here, and a pull in between would (rightly) adopt the
+// server's edit first and leave no conflict; pull has its own tests (test/fhir/sync-pull*.test.ts).
+writeFileSync(
+  path.join(dataDir, 'neuroward.config.json'),
+  JSON.stringify({ demo: true, fhir: { servers: [{ name: 'hospital', baseUrl: `http://127.0.0.1:${fhirPort}/fhir/R4`, pull: false }] } }),
+);
 
 export default defineConfig({
   testDir: 'test/e2e',

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `neuroward` command line. Works on the same encrypted store as the app, with the same config.
- * Exit codes: 0 ok, 1 the check failed (e.g. a broken audit chain), 2 usage/config/store error.
+ * Exit codes: 0 ok, 1 the check failed (e.g. a broken audit chain, a sync server that failed), 2 usage/config/store error.
  */
 // Only what every command needs is imported here; each command loads its own modules when it runs, so
 // `--version`, `--help` and `dti` start without the store, the config schema or the MQTT client.
@@ -28,6 +28,12 @@ Usage:
                                        Admin → Monitors (--broker defaults to the file's).
                                        --patients: bed 1 names the first patient (mrn:<MRN> or
                                        Patient/<id>), bed 2 the second…, checked against admissions
+  neuroward sync status [--json]       per FHIR server: URL, routing, pending and in-doubt changes, last
+                                       success, last error, next attempt, open conflicts, dead letters
+  neuroward sync run [--json]          one sync pass to every server now (retry times ignored); prints
+                                       each server's result. Exit 0 when every server drained with no
+                                       new conflict or dead letter, 1 otherwise, 2 with no server
+                                       configured or a bad config
   neuroward store key                  print the SQLCipher pragmas (raw key) that open the store in
                                        Debian's \`sqlcipher\` shell, for recovery by IT (audited)
   neuroward --version                  print the version
@@ -148,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
   const [group, command] = argv;
   if (group === 'dti') return dti(command, argv.slice(2));
   if (group === 'simulate-ward') return simulate(argv.slice(1));
-  const known = (group === 'audit' && (command === 'verify' || command === 'export')) || (group === 'store' && command === 'key');
+  const known = (group === 'audit' && (command === 'verify' || command === 'export')) || (group === 'store' && command === 'key') || (group === 'sync' && (command === 'status' || command === 'run'));
   if (!known) throw new UsageError(`unknown command: ${argv.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')}`);
   let since = 1;
   if (group === 'audit' && command === 'export') {
@@ -157,6 +163,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const [{ loadConfig }, store] = await Promise.all([import('../main/app/config.js'), import('./store-commands.js')]);
   const config = loadConfig(argv, process.env);
+  if (group === 'sync') {
+    const sync = await import('./sync-commands.js');
+    return command === 'status' ? sync.syncStatus(config, argv.includes('--json')) : sync.syncRun(config, argv.includes('--json'));
+  }
   if (group === 'audit' && command === 'verify') return store.auditVerify(config, argv.includes('--json'));
   if (group === 'audit') return store.auditExport(config, since);
   return store.storeKey(config);

@@ -1,5 +1,6 @@
 /**
- * The `neuroward` commands that work on the encrypted store: `audit verify`, `audit export`, `store key`.
+ * The `neuroward` commands that work on the encrypted store: `audit verify`, `audit export`, `store key`
+ * (and `openStore`, which sync-commands.ts shares).
  * Loaded by neuroward.ts only when one of them runs.
  */
 import os from 'node:os';
@@ -27,7 +28,8 @@ function promptHidden(question: string): Promise<string> {
   });
 }
 
-async function openStore(config: AppConfig): Promise<StoreService> {
+/** Opens the app's store with its configured passphrase source (a prompt only on a terminal). */
+export async function openStore(config: AppConfig): Promise<StoreService> {
   const store = new StoreService(config, undefined, () => new Date());
   await store.start();
   if (store.state === 'locked') {

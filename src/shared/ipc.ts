@@ -464,6 +464,111 @@ export const monitorCredentialsFileSchema = z.object({
 });
 export type MonitorCredentialsFile = z.infer<typeof monitorCredentialsFileSchema>;
 
+/** One remote FHIR server as the Sync screen shows it (src/main/fhir/sync/sync-engine.ts status). */
+export const syncServerStatusSchema = z.object({
+  name: z.string(),
+  baseUrl: z.string(),
+  /** '*' (everything) or the resource types routed to this server. */
+  resourceTypes: z.union([z.literal('*'), z.array(z.string())]),
+  /** Null before the first request; false when the last attempt got no FHIR answer (link down, timeout, not FHIR). */
+  reachable: z.boolean().nullable(),
+  /** Outbox rows this server has not finished. */
+  pending: z.number().int(),
+  /** Rows that may have reached the server without an answer (read back before they are resent). */
+  inDoubt: z.number().int(),
+  consecutiveFailures: z.number().int(),
+  lastAttemptAt: isoTime.nullable(),
+  lastSuccessAt: isoTime.nullable(),
+  /** The server's current error (cleared by the next pass that goes through), and when it was seen. */
+  lastError: z.string().nullable(),
+  lastErrorAt: isoTime.nullable(),
+  nextAttemptAt: isoTime.nullable(),
+  openConflicts: z.number().int(),
+  openDeadLetters: z.number().int(),
+  /** The incremental pull from this server, per resource type (empty: this server is not pulled from). */
+  pull: z.array(
+    z.object({ resourceType: z.string(), lastUpdated: isoTime.nullable(), lastSuccessAt: isoTime.nullable(), lastError: z.string().nullable(), lastErrorAt: isoTime.nullable() }),
+  ),
+});
+export type SyncServerStatusView = z.infer<typeof syncServerStatusSchema>;
+
+export const syncStatusSchema = z.object({
+  /** False: no FHIR server is configured (changes stay in the outbox); true: `servers` lists them. */
+  configured: z.boolean(),
+  /** The sync engine runs (the store is open and servers are configured). */
+  running: z.boolean(),
+  servers: z.array(syncServerStatusSchema),
+  outboxPending: z.number().int(),
+});
+export type SyncStatusView = z.infer<typeof syncStatusSchema>;
+
+/** One top-level element of a conflicting resource in the three copies, as JSON text (null: absent). */
+export const syncFieldDifferenceSchema = z.object({
+  field: z.string(),
+  base: z.string().nullable(),
+  mine: z.string().nullable(),
+  theirs: z.string().nullable(),
+  differs: z.boolean(),
+  changedByMe: z.boolean(),
+  changedByThem: z.boolean(),
+});
+export type SyncFieldDifference = z.infer<typeof syncFieldDifferenceSchema>;
+
+const fhirJsonSchema = z.record(z.string(), z.unknown());
+export const syncConflictSchema = z.object({
+  id: z.number().int(),
+  server: z.string(),
+  resourceType: z.string(),
+  resourceId: z.string(),
+  /** What this workstation did: wrote (`put`) or deleted the resource. */
+  localOperation: z.enum(['put', 'delete']),
+  httpStatus: z.number().int(),
+  baseVersionId: z.string().nullable(),
+  remoteVersionId: z.string().nullable(),
+  detectedAt: isoTime,
+  status: z.enum(['open', 'kept-mine', 'took-theirs']),
+  resolvedAt: isoTime.nullable(),
+  resolvedBy: z.string().nullable(),
+  /**
+   * The copies and their field-level differences: null when this session may not read the record's
+   * content (a role without patients:read, or a restricted patient without break-glass).
+   */
+  content: z
+    .object({ base: fhirJsonSchema.nullable(), mine: fhirJsonSchema.nullable(), theirs: fhirJsonSchema.nullable(), fields: z.array(syncFieldDifferenceSchema) })
+    .nullable(),
+  /** Why `content` is null, in words. */
+  contentWithheld: z.string().nullable(),
+});
+export type SyncConflictView = z.infer<typeof syncConflictSchema>;
+
+export const syncDeadLetterSchema = z.object({
+  id: z.number().int(),
+  server: z.string(),
+  outboxId: z.number().int(),
+  resourceType: z.string(),
+  resourceId: z.string(),
+  localOperation: z.enum(['put', 'delete']),
+  httpStatus: z.number().int().nullable(),
+  /** The server's message (its OperationOutcome's text) or why the change was never sent. */
+  message: z.string(),
+  createdAt: isoTime,
+  status: z.enum(['open', 'discarded', 'requeued']),
+});
+export type SyncDeadLetterView = z.infer<typeof syncDeadLetterSchema>;
+
+export const syncServerPassSchema = z.object({
+  server: z.string(),
+  state: z.enum(['drained', 'waiting', 'retrying', 'failed']),
+  sent: z.number().int(),
+  adopted: z.number().int(),
+  unchanged: z.number().int(),
+  conflicts: z.number().int(),
+  deadLetters: z.number().int(),
+  requests: z.number().int(),
+  error: z.string().nullable(),
+  nextAttemptAt: isoTime.nullable(),
+});
+
 const empty = z.strictObject({});
 /** An optional note with an admission, transfer or discharge (why, from where, to where). */
 const adtNoteSchema = z.string().trim().max(300, 'at most 300 characters');
@@ -865,6 +970,70 @@ export const channels = {
     permission: 'users:manage',
     audit: 'monitor.revoke',
   }),
+
+  /**
+   * Edits a record's demographics; `version` is the one the editor saw (an edit made meanwhile is a
+   * conflict, not overwritten). The FHIR Patient goes to the outbox in the same transaction.
+   */
+  'patients.update': channel({
+    request: z.strictObject({
+      id: idSchema,
+      version: z.number().int().min(1),
+      givenName: displayNameSchema.optional(),
+      familyName: displayNameSchema.optional(),
+      birthDate: birthDateSchema.optional(),
+      sex: sexSchema.optional(),
+    }),
+    response: patientSchema,
+    permission: 'patients:write',
+    audit: 'patient.update',
+  }),
+
+  // FHIR sync (src/main/fhir/sync/). Status holds no patient data and is polled: not audited. Reading
+  // conflicts shows records' content: audited. Every action is audited with the conflict / letter id.
+  'sync.status': channel({ request: empty, response: syncStatusSchema, permission: 'sync:read', audit: null }),
+  /** One pass now for every server, ignoring their retry times. */
+  'sync.runNow': channel({
+    request: empty,
+    response: z.object({ servers: z.array(syncServerPassSchema), retired: z.number().int() }),
+    permission: 'sync:manage',
+    audit: 'sync.run',
+  }),
+  'sync.conflicts': channel({
+    request: z.strictObject({ status: z.enum(['open', 'kept-mine', 'took-theirs']).optional(), server: z.string().max(64).optional() }),
+    response: z.object({ conflicts: z.array(syncConflictSchema) }),
+    permission: 'sync:read',
+    audit: 'sync.conflict.list',
+  }),
+  'sync.resolveConflict': channel({
+    request: z
+      .strictObject({
+        id: z.number().int().min(1),
+        choice: z.enum(['keep-mine', 'take-theirs', 'merge']),
+        /** merge: per top-level element that differs, which side it takes. */
+        fields: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/, 'a FHIR element name'), z.enum(['mine', 'theirs'])).optional(),
+      })
+      .refine((r) => r.choice === 'merge' || r.fields === undefined, { message: 'fields only with choice merge', path: ['fields'] }),
+    response: z.object({
+      status: z.enum(['resolved', 'conflict-again', 'refused']),
+      conflict: syncConflictSchema,
+      /** What happened to the local record (take-theirs, merge), in words; null for keep-mine. */
+      local: z.object({ applied: z.boolean(), message: z.string() }).nullable(),
+      message: z.string(),
+    }),
+    permission: 'sync:manage',
+    audit: 'sync.conflict.resolve',
+    maxRequestBytes: 32 * 1024,
+  }),
+  'sync.deadLetters': channel({
+    request: z.strictObject({ status: z.enum(['open', 'discarded', 'requeued']).optional(), server: z.string().max(64).optional() }),
+    response: z.object({ deadLetters: z.array(syncDeadLetterSchema) }),
+    permission: 'sync:read',
+    audit: 'sync.dead-letter.list',
+  }),
+  'sync.discardDeadLetter': channel({ request: z.strictObject({ id: z.number().int().min(1) }), response: syncDeadLetterSchema, permission: 'sync:manage', audit: 'sync.dead-letter.discard' }),
+  /** Queues the change again (a new outbox row); servers that hold it already skip it. */
+  'sync.requeueDeadLetter': channel({ request: z.strictObject({ id: z.number().int().min(1) }), response: syncDeadLetterSchema, permission: 'sync:manage', audit: 'sync.dead-letter.requeue' }),
 } as const satisfies Record<string, ChannelDef>;
 
 export type Channels = typeof channels;

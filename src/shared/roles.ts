@@ -36,7 +36,10 @@ export const PERMISSIONS = [
   'adt:write',
   'schedule:read',
   'schedule:write',
+  /** The Sync screen: each server's state, conflicts (their content only with patients:read) and dead letters. */
   'sync:read',
+  /** Run a pass now, resolve conflicts, discard or requeue dead letters. */
+  'sync:manage',
   'users:manage',
   'audit:read',
   'breakglass:invoke',
@@ -52,9 +55,18 @@ export type Permission = (typeof PERMISSIONS)[number];
  */
 export type ChannelPermission = Permission | 'public' | 'session' | 'active-session' | 'patients:read-restricted';
 
+/*
+ * Sync: every role reads the Sync screen (the top bar's queued-changes count links there, and whether
+ * one's own work has left the workstation is nobody's secret; a conflict's content still needs
+ * patients:read). Acting on it (sync:manage) is for the administrator, who runs the link to the
+ * servers (retry now, dead letters: discard or requeue), and the physician, who decides what a patient's
+ * record says when the workstation and a server disagree. A conflict is resolved only by someone who
+ * may read its content, so the administrator cannot resolve a patient's (no patients:read), and nurses,
+ * receptionists and radiologists do not decide between two versions of a record.
+ */
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  admin: ['users:manage', 'audit:read', 'sync:read'],
-  radiologist: ['patients:read', 'patients:create-from-study', 'imaging:read', 'imaging:write', 'breakglass:invoke'],
+  admin: ['users:manage', 'audit:read', 'sync:read', 'sync:manage'],
+  radiologist: ['patients:read', 'patients:create-from-study', 'imaging:read', 'imaging:write', 'breakglass:invoke', 'sync:read'],
   physician: [
     'patients:read',
     'patients:write',
@@ -66,9 +78,11 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'schedule:read',
     'schedule:write',
     'breakglass:invoke',
+    'sync:read',
+    'sync:manage',
   ],
-  nurse: ['patients:read', 'vitals:read', 'alarms:acknowledge', 'adt:write', 'schedule:read', 'breakglass:invoke'],
-  receptionist: ['patients:read', 'patients:write', 'schedule:read', 'schedule:write'],
+  nurse: ['patients:read', 'vitals:read', 'alarms:acknowledge', 'adt:write', 'schedule:read', 'breakglass:invoke', 'sync:read'],
+  receptionist: ['patients:read', 'patients:write', 'schedule:read', 'schedule:write', 'sync:read'],
 };
 
 export function roleHasPermission(role: Role, permission: Permission): boolean {

@@ -140,6 +140,8 @@ describe('server settings', () => {
       timeoutMs: 30_000,
       requestMode: 'bundle',
       pipelineDepth: 2,
+      // Issue 10 item 4: the seven pull types, from a server that receives them.
+      pull: { resourceTypes: ['Patient', 'Practitioner', 'PractitionerRole', 'Location', 'Appointment', 'Schedule', 'Slot'], pageSize: 100, overlapMs: 5_000 },
     });
   });
 

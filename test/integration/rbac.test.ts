@@ -67,6 +67,14 @@ function example(channel: ChannelName, username: string): unknown {
     'alarms.log': { bedKey: 'A/1', hours: 24 },
     'audit.list': { limit: 5 },
     'audit.verify': {},
+    'patients.update': { id: patientId, version: 1, givenName: 'Rbac' },
+    'sync.status': {},
+    'sync.runNow': {},
+    'sync.conflicts': {},
+    'sync.resolveConflict': { id: 999_999, choice: 'keep-mine' },
+    'sync.deadLetters': {},
+    'sync.discardDeadLetter': { id: 999_999 },
+    'sync.requeueDeadLetter': { id: 999_999 },
   };
   return examples[channel];
 }
@@ -144,6 +152,16 @@ const POLICY: Record<ChannelName, readonly Subject[]> = {
   'monitors.list': ['admin'],
   'monitors.create': ['admin'],
   'monitors.revoke': ['admin'],
+  'patients.update': ['physician', 'receptionist'],
+  // Sync: everyone sees whether their work has left the workstation; the administrator (the link) and
+  // the physician (what a record says) act on it. A conflict's content needs patients:read besides.
+  'sync.status': STAFF,
+  'sync.conflicts': STAFF,
+  'sync.deadLetters': STAFF,
+  'sync.runNow': ['admin', 'physician'],
+  'sync.resolveConflict': ['admin', 'physician'],
+  'sync.discardDeadLetter': ['admin', 'physician'],
+  'sync.requeueDeadLetter': ['admin', 'physician'],
 };
 
 function allowed(channel: ChannelName, role: Role | null): boolean {

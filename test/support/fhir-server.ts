@@ -2,7 +2,8 @@
  * A real FHIR R4 server on loopback for the sync tests and the benchmark: @medplum/fhir-router 4.5.x
  * (FhirRouter + MemoryRepository, written and tested by Medplum, not here) behind a small node:http
  * adapter. The adapter does only what an HTTP front end does: parse the JSON body, hand the request to
- * the router, write status, body, `ETag: W/"<versionId>"`, `Location` and `Last-Modified`.
+ * the router, write status, body, `ETag: W/"<versionId>"`, `Location` and `Last-Modified`; optionally
+ * check each request's access token (the SMART tests ask oidc-provider's introspection endpoint).
  *
  * What the router does itself (and the tests rely on): PUT with a stale If-Match answers 412, batch and
  * transaction Bundles are processed entry by entry, `urn:uuid` references resolve in transactions.
@@ -107,8 +108,21 @@ function outcomeBody(outcome: OperationOutcome): OperationOutcome {
   return outcome;
 }
 
+export interface LoopbackFhirServerOptions {
+  /** A fixed port (e2e: the host is configured before the server starts); default a free one. */
+  port?: number;
+  recordRequests?: boolean;
+  /**
+   * Access control as a resource server does it: every FHIR request's Authorization header is checked
+   * (e.g. by the authorization server's introspection endpoint); false answers 401.
+   */
+  authorize?: (authorization: string | undefined) => Promise<boolean>;
+  /** Served at `<base>/.well-known/smart-configuration` (SMART discovery), when given. */
+  smartConfiguration?: Record<string, unknown>;
+}
+
 /** Starts the server on 127.0.0.1 with a random free port. */
-export async function startLoopbackFhirServer(options: { recordRequests?: boolean } = {}): Promise<LoopbackFhirServer> {
+export async function startLoopbackFhirServer(options: LoopbackFhirServerOptions = {}): Promise<LoopbackFhirServer> {
   loadDefinitions();
   const router = new FhirRouter();
   const repo = new RecordingMemoryRepository();
@@ -137,6 +151,10 @@ export async function startLoopbackFhirServer(options: { recordRequests?: boolea
   async function answer(req: http.IncomingMessage, raw: Buffer): Promise<{ status: number; body?: unknown; headers: Record<string, string> }> {
     const url = req.url ?? '/';
     if (!url.startsWith(BASE_PATH)) return { status: 404, body: outcomeBody(notFoundOutcome(url)), headers: {} };
+    if (options.smartConfiguration && url === `${BASE_PATH}/.well-known/smart-configuration`) return { status: 200, body: options.smartConfiguration, headers: {} };
+    if (options.authorize && !(await options.authorize(req.headers.authorization))) {
+      return { status: 401, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', details: { text: 'Unauthorized' } }] }, headers: { 'www-authenticate': 'Bearer' } };
+    }
     let body: unknown;
     if (raw.length > 0) {
       try {
@@ -168,7 +186,7 @@ export async function startLoopbackFhirServer(options: { recordRequests?: boolea
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   return {

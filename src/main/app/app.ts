@@ -23,6 +23,15 @@ import { RefusalAudit } from '../security/refusal-audit.js';
 import { SignInGuard } from '../security/sign-in-guard.js';
 import { PatientAccess } from '../security/patient-access.js';
 import type { Envelope } from '../../shared/errors.js';
+import { FhirSyncEngine } from '../fhir/sync/sync-engine.js';
+import { FhirValidator } from '../fhir/validation.js';
+import type { SyncServer } from '../fhir/sync/settings.js';
+
+/** One line per server for the start-up log: where it is and what it receives. */
+export function describeSyncServer(server: SyncServer): string {
+  const routing = server.resourceTypes === '*' ? 'all resource types' : server.resourceTypes.join(', ');
+  return `FHIR server "${server.name}" ${server.baseUrl}: ${routing}; ${server.bundleType} Bundles of <= ${server.maxBundleEntries}; auth ${server.auth.kind}${server.tls ? '; own TLS settings' : ''}`;
+}
 
 export interface CreateAppOptions {
   config: AppConfig;
@@ -92,11 +101,56 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   const signInGuard = new SignInGuard({ maxFailedSignIns: config.security.maxFailedSignIns, lockoutMs: config.security.lockoutMs, now: () => now().getTime() });
   const patientAccess = new PatientAccess(() => new PatientsRepository(store.db, now));
 
-  const connectivity = new ConnectivityMonitor(config, (snapshot) => {
-    const outboxPending = store.ready ? new Outbox(store.db, now).pendingCount() : 0;
-    for (const connection of connections.values()) if (store.ready && sessions.forConnection(connection.id)) connection.send('connectivity.changed', { ...snapshot, outboxPending });
-  });
-  connectivity.start();
+  // The top bar's link state and queued-changes count: pushed when either changed (after a pass, after a change was queued).
+  let publishedPending = -1;
+  const publishConnectivity = (force = false) => {
+    if (!store.ready) return;
+    const outboxPending = new Outbox(store.db, now).pendingCount();
+    if (!force && outboxPending === publishedPending) return;
+    publishedPending = outboxPending;
+    const snapshot = connectivity.snapshot();
+    for (const connection of connections.values()) if (sessions.forConnection(connection.id)) connection.send('connectivity.changed', { ...snapshot, outboxPending });
+  };
+  const connectivity = new ConnectivityMonitor(config.fhirServers, () => publishConnectivity(true));
+
+  // FHIR sync: one engine once the store is open (at start, or after setup / unlock) and servers are configured.
+  const validator = new FhirValidator();
+  let syncEngine: FhirSyncEngine | null = null;
+  let lastQueuedId = 0;
+  const startSync = () => {
+    if (syncEngine || !store.ready || config.fhirServers.length === 0) return;
+    try {
+      const engine: FhirSyncEngine = new FhirSyncEngine({
+        db: store.db,
+        servers: config.fhirServers,
+        validator,
+        now,
+        log,
+        // Patients pulled from a server become (or update) local records; never queued back out (pull.ts).
+        pulledPatients: new PatientsRepository(store.db, now),
+        onPass: () => {
+          connectivity.update(engine.status());
+          publishConnectivity();
+        },
+      });
+      syncEngine = engine;
+      lastQueuedId = new Outbox(store.db, now).lastId();
+      connectivity.update(engine.status());
+      engine.start();
+      log(`FHIR sync started: ${config.fhirServers.map((s) => s.name).join(', ')}`);
+    } catch (error) {
+      log(`FHIR sync could not start: ${(error as Error).message}`);
+    }
+  };
+  /** After a call: if it queued something, ask for a pass now rather than at the next idle pass. */
+  const afterQueued = () => {
+    if (!store.ready) return;
+    const last = new Outbox(store.db, now).lastId();
+    if (last === lastQueuedId) return;
+    lastQueuedId = last;
+    syncEngine?.kick();
+    publishConnectivity();
+  };
 
   const imaging = new ImagingService({
     importRoots: config.imaging.importRoots,
@@ -164,10 +218,20 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     patientAccess,
     onStoreReady: () => {
       startWard();
+      startSync();
       // What was refused while the store was closed (wrong store passphrases among them) is written now.
       flushRefusals();
     },
     now,
+    sync: {
+      servers: config.fhirServers,
+      engine: () => syncEngine,
+      changed: () => {
+        if (syncEngine) connectivity.update(syncEngine.status());
+        afterQueued();
+        publishConnectivity(true);
+      },
+    },
     announce: (lines) => {
       if (options.announce) for (const line of lines) options.announce(line);
       else if (process.stdout.isTTY) for (const line of lines) console.log(line);
@@ -190,6 +254,9 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
   if (config.demo && store.state === 'uninitialized') startupNotes.push('demo: synthetic demo data will be loaded at first-run setup (records marked SYNTHETIC)');
   startupNotes.push(`imaging: import roots ${config.imaging.importRoots.join(', ')}`);
   if (config.fhirServers.length === 0) startupNotes.push('FHIR: no server configured: changes queue in the outbox');
+  for (const server of config.fhirServers) startupNotes.push(describeSyncServer(server));
+  startSync();
+  if (config.fhirServers.length > 0 && !syncEngine) startupNotes.push('FHIR sync: waits for the store to be opened');
   startupNotes.push(
     config.mqttUrl
       ? `vitals: subscribing to ${redactBrokerUrl(config.mqttUrl)}`
@@ -211,7 +278,9 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
       }
       inFlight.set(connection.id, running + 1);
       try {
-        return await dispatcher.dispatch(connection, channel, payload, rawBytes);
+        const envelope = await dispatcher.dispatch(connection, channel, payload, rawBytes);
+        if (envelope.ok && channel !== 'system.connectivity' && channel !== 'sync.status') afterQueued();
+        return envelope;
       } finally {
         const left = (inFlight.get(connection.id) ?? 1) - 1;
         if (left > 0) inFlight.set(connection.id, left);
@@ -238,7 +307,9 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
       await imaging.idle();
       await wardStarting;
       await ward.stop();
-      connectivity.stop();
+      // A pass in progress finishes and records its outcome before the store closes.
+      await syncEngine?.close();
+      syncEngine = null;
       store.close();
     },
   };

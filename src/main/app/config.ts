@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { resolveServers, syncServerSettingsSchema, type SyncServer } from '../fhir/sync/settings.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -15,12 +16,17 @@ export class ConfigError extends Error {
   }
 }
 
-const fhirServerSchema = z.strictObject({
-  name: z.string().min(1).max(64),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-  /** Name of the environment variable holding a bearer token; the token itself never sits in the file. */
-  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
-});
+/**
+ * A server as hospital IT wrote it before the sync engine: `{ name, baseUrl, tokenEnv }`. Such files are
+ * still accepted: `tokenEnv` is read as bearer auth (and cannot be combined with an `auth` setting).
+ */
+const fhirServerSchema = z.preprocess((raw) => {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw) || !('tokenEnv' in raw)) return raw;
+  const { tokenEnv, ...rest } = raw as Record<string, unknown>;
+  // Both given: left as is, so the schema names the unknown `tokenEnv` rather than picking one silently.
+  if ('auth' in rest) return raw;
+  return { ...rest, auth: { kind: 'bearer', tokenEnv } };
+}, syncServerSettingsSchema);
 
 export const configFileSchema = z.strictObject({
   dataDir: z.string().min(1).optional(),
@@ -109,7 +115,8 @@ export interface AppConfig {
   /** TLS of the embedded broker (certificate, key, the CA that signed it); null: plain MQTT on loopback. */
   mqttEmbeddedTls: { certFile: string; keyFile: string; caFile: string | null } | null;
   mqtt: { username: string | null; password: string | null; caFile: string | null; certFile: string | null; keyFile: string | null; keepaliveSeconds: number };
-  fhirServers: { name: string; baseUrl: string; tokenEnv: string | null }[];
+  /** The FHIR servers with their secrets read (once, at start); empty: changes queue in the outbox. */
+  fhirServers: SyncServer[];
   imaging: { importRoots: string[] };
 }
 
@@ -125,11 +132,20 @@ export function defaultUserDataDir(env: NodeJS.ProcessEnv = process.env, platfor
   return path.join(env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'NeuroWard');
 }
 
-function describeIssues(error: z.ZodError, origin: string): string {
+/** The name a FHIR server entry gives itself, so a problem in it names the server, not only its index. */
+function serverNameAt(raw: unknown, index: unknown): string | null {
+  const servers = (raw as { fhir?: { servers?: unknown } } | null)?.fhir?.servers;
+  if (!Array.isArray(servers) || typeof index !== 'number') return null;
+  const name = (servers[index] as { name?: unknown } | null)?.name;
+  return typeof name === 'string' && name ? name : null;
+}
+
+function describeIssues(error: z.ZodError, origin: string, raw?: unknown): string {
   return error.issues
     .map((issue) => {
       const where = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
-      return `setting "${where}" (${origin}): ${issue.message}`;
+      const server = issue.path[0] === 'fhir' && issue.path[1] === 'servers' ? serverNameAt(raw, issue.path[2]) : null;
+      return `setting "${where}" (${origin}${server ? `, FHIR server "${server}"` : ''}): ${issue.message}`;
     })
     .join('\n');
 }
@@ -148,12 +164,16 @@ const ENV_SETTINGS: { name: string; setting: string; parse: (v: string) => unkno
   {
     name: 'NEUROWARD_FHIR_SERVERS',
     setting: 'fhir.servers',
+    // `URL,URL` (named server-1, server-2, …) or `name=URL,name=URL`; everything else from the file's defaults.
     parse: (v) =>
       v
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean)
-        .map((baseUrl, i) => ({ name: `server-${i + 1}`, baseUrl })),
+        .map((entry, i) => {
+          const named = /^([A-Za-z0-9._-]{1,64})=(.+)$/.exec(entry);
+          return named ? { name: named[1], baseUrl: named[2] } : { name: `server-${i + 1}`, baseUrl: entry };
+        }),
   },
 ];
 
@@ -210,7 +230,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
       throw new ConfigError(`config file ${candidate} is not valid JSON: ${(error as Error).message}`);
     }
     const parsed = configFileSchema.safeParse(raw);
-    if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, `in ${candidate}`));
+    if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, `in ${candidate}`, raw));
     fileSettings = parsed.data;
     configFile = candidate;
   }
@@ -223,14 +243,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
     const probe: Record<string, unknown> = {};
     setPath(probe, setting, parse(value));
     const check = configFileSchema.safeParse(probe);
-    if (!check.success) throw new ConfigError(describeIssues(check.error, `from environment variable ${name}`));
+    if (!check.success) throw new ConfigError(describeIssues(check.error, `from environment variable ${name}`, probe));
     setPath(merged, setting, parse(value));
   }
   if (dataDirFlag) merged.dataDir = dataDirFlag;
   const portFlag = flagValue(argv, '--port');
   if (portFlag !== undefined) setPath(merged, 'host.port', parseNumber(portFlag));
   const settings = configFileSchema.safeParse(merged);
-  if (!settings.success) throw new ConfigError(describeIssues(settings.error, 'from the command line'));
+  if (!settings.success) throw new ConfigError(describeIssues(settings.error, 'from the command line', merged));
   const s = settings.data;
 
   // Setting the passphrase variable is choosing it: with no source configured, its presence means `env`.
@@ -253,6 +273,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
   }
   if (passphraseSource === 'env' && !env[passphraseEnv]) {
     throw new ConfigError(`setting "store.passphrase.source" is "env" but environment variable ${passphraseEnv} is empty or unset`);
+  }
+
+  // Secrets (tokens, passwords, key files) are read once, here: a missing one stops the start, naming the server.
+  let fhirServers: SyncServer[];
+  try {
+    fhirServers = resolveServers(s.fhir?.servers ?? [], env);
+  } catch (error) {
+    throw new ConfigError(`setting "fhir.servers": ${(error as Error).message}`);
   }
 
   return {
@@ -287,6 +315,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
     imaging: {
       importRoots: (s.imaging?.importRoots ?? [os.homedir(), '/media', '/mnt'].filter((dir) => process.platform !== 'win32' || dir === os.homedir())).map((dir) => path.resolve(dir)),
     },
-    fhirServers: (s.fhir?.servers ?? []).map((server) => ({ name: server.name, baseUrl: server.baseUrl, tokenEnv: server.tokenEnv ?? null })),
+    fhirServers,
   };
 }

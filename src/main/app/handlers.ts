@@ -24,6 +24,7 @@ import type { AdtService } from '../adt/adt-service.js';
 import { hideRestrictedNames } from '../vitals/ward-service.js';
 import type { SignInGuard } from '../security/sign-in-guard.js';
 import type { PatientAccess } from '../security/patient-access.js';
+import { createSyncHandlers, type SyncHandlerDeps } from './sync-handlers.js';
 
 export interface HandlerDeps {
   config: AppConfig;
@@ -46,6 +47,8 @@ export interface HandlerDeps {
   now: () => Date;
   /** Lines for the console, e.g. the demo passwords printed once. */
   announce: (lines: string[]) => void;
+  /** The FHIR sync engine and what the Sync screen needs around it. */
+  sync: Pick<SyncHandlerDeps, 'servers' | 'engine' | 'changed'>;
 }
 
 /** Repositories over whatever database is open now (they are cheap to build). */
@@ -86,6 +89,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     ...createMonitorHandlers(deps),
     ...createImagingHandlers(deps),
     ...createAdtHandlers(deps),
+    ...createSyncHandlers({ store, patientAccess, now, ...deps.sync }),
     'app.status': (_req, ctx) => status(ctx),
 
     'store.unlock': {
@@ -278,6 +282,31 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     },
 
     'system.connectivity': () => ({ ...deps.connectivity.snapshot(), outboxPending: repos().outbox.pendingCount() }),
+
+    'patients.update': (req, ctx) => {
+      const session = requireSession(ctx);
+      const { patients, outbox } = repos();
+      ctx.audit.entityType = 'Patient';
+      ctx.audit.entityId = req.id;
+      ctx.audit.patientId = req.id;
+      const before = patients.get(req.id);
+      if (!before) throw new NwError('not-found', 'No such patient.');
+      patientAccess.assertCanRead(session, before.id);
+      if (before.version !== req.version) throw new NwError('conflict', `This record was changed meanwhile (version ${before.version}, you edited ${req.version}): reopen it and edit again.`);
+      const changed = (['givenName', 'familyName', 'birthDate', 'sex'] as const).filter((f) => req[f] !== undefined && req[f] !== before[f]);
+      // Which elements changed, never their values (the ledger holds no demographics).
+      ctx.audit.detail = { changed };
+      if (changed.length === 0) return before;
+      const after = patients.replaceDemographics(before.id, {
+        mrn: before.mrn,
+        givenName: req.givenName ?? before.givenName,
+        familyName: req.familyName ?? before.familyName,
+        birthDate: req.birthDate ?? before.birthDate,
+        sex: req.sex ?? before.sex,
+      });
+      outbox.enqueue('update', toFhirPatient(after));
+      return after;
+    },
 
     'patients.list': (req, ctx) => {
       const session = requireSession(ctx);

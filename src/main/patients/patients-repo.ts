@@ -115,6 +115,53 @@ export class PatientsRepository {
   }
 
   /**
+   * Replaces the demographics of a record with another copy's (a sync conflict resolved by taking the
+   * server's copy or a merge): version + 1. `restricted` and `synthetic` are local decisions and are kept.
+   * An MRN another record holds is refused, so two records never share one.
+   */
+  replaceDemographics(id: string, fields: Pick<Patient, 'mrn' | 'givenName' | 'familyName' | 'birthDate' | 'sex'>): Patient {
+    const current = this.get(id);
+    if (!current) throw new NwError('not-found', 'No such patient.');
+    const holder = this.idByMrn(fields.mrn);
+    if (holder && holder !== id) throw new NwError('conflict', `MRN ${fields.mrn} belongs to another record on this workstation.`);
+    this.db
+      .prepare('UPDATE patients SET mrn = ?, given_name = ?, family_name = ?, birth_date = ?, sex = ?, version = version + 1, updated_at = ? WHERE id = ?')
+      .run(fields.mrn, fields.givenName, fields.familyName, fields.birthDate, fields.sex, this.now().toISOString(), id);
+    return this.get(id)!;
+  }
+
+  /**
+   * A copy of the record pulled from a FHIR server (fhir/sync/pull.ts), kept under the server's id:
+   * created when new, else its demographics replaced (version + 1) when they differ. A restriction is
+   * never lifted by a pull (it is a local decision; a server that drops security labels must not open
+   * the record), only added when the server labels it restricted; so break-glass applies as for any
+   * restricted record. An MRN another record holds is refused (two records never share one).
+   */
+  adoptPulled(id: string, fields: Pick<Patient, 'mrn' | 'givenName' | 'familyName' | 'birthDate' | 'sex'>, labels: { restricted: boolean; synthetic: boolean }): 'created' | 'updated' | 'unchanged' {
+    const holder = this.idByMrn(fields.mrn);
+    if (holder && holder !== id) throw new NwError('conflict', `MRN ${fields.mrn} belongs to another record on this workstation.`);
+    const current = this.get(id);
+    const at = this.now().toISOString();
+    if (!current) {
+      this.db
+        .prepare(
+          `INSERT INTO patients (id, mrn, given_name, family_name, birth_date, sex, restricted, synthetic, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(id, fields.mrn, fields.givenName, fields.familyName, fields.birthDate, fields.sex, labels.restricted ? 1 : 0, labels.synthetic ? 1 : 0, at, at);
+      return 'created';
+    }
+    const restricted = current.restricted || labels.restricted;
+    const same =
+      current.mrn === fields.mrn && current.givenName === fields.givenName && current.familyName === fields.familyName && current.birthDate === fields.birthDate && current.sex === fields.sex && current.restricted === restricted;
+    if (same) return 'unchanged';
+    this.db
+      .prepare('UPDATE patients SET mrn = ?, given_name = ?, family_name = ?, birth_date = ?, sex = ?, restricted = ?, version = version + 1, updated_at = ? WHERE id = ?')
+      .run(fields.mrn, fields.givenName, fields.familyName, fields.birthDate, fields.sex, restricted ? 1 : 0, at, id);
+    return 'updated';
+  }
+
+  /**
    * A local MRN no record has yet. 32 random bits collide by chance in a large store (at 58,000 records
    * a crash benchmark hit one), so a taken one is drawn again rather than refused to the user.
    */

@@ -468,6 +468,48 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fhir_sync_dead_letters_server ON fhir_sync_dead_letters(server, status);
     `,
   },
+  {
+    version: 12,
+    name: 'FHIR pull: per-server cursors by _lastUpdated; the local copies of pulled resources',
+    sql: `
+      -- Incremental pull (fhir/sync/pull.ts), per server and resource type: the newest meta.lastUpdated
+      -- (the SERVER's clock, never ours) of the resources applied so far. The next pull asks for
+      -- _lastUpdated >= last_updated minus the overlap window; what it already holds is recognised by
+      -- its version (fhir_sync_versions) and skipped.
+      CREATE TABLE fhir_pull_cursors (
+        server TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        last_updated TEXT,
+        last_success_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        PRIMARY KEY (server, resource_type)
+      ) WITHOUT ROWID;
+
+      -- The workstation's copy of every resource of a pulled type (fhir/sync/pull-store.ts): pulled
+      -- (origin_server names the server it last came from, with its version) or written here (origin
+      -- 'local', queued in the outbox in the same transaction). resource_json is the resource without
+      -- server-managed meta (versionId, lastUpdated); content_sha256 its canonical hash, the same as
+      -- fhir_sync_versions.content_sha256 for the server that confirmed it. Patients are also merged into
+      -- the patients table (their copy here is kept only to recognise content already held; it is read through
+      -- the patients domain, where restriction and break-glass apply). deleted_at: the resource was
+      -- deleted (marked, never dropped: appointments and slots are clinical history).
+      CREATE TABLE fhir_resources (
+        resource_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        resource_json TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('local', 'pulled')),
+        origin_server TEXT,
+        remote_version_id TEXT,
+        remote_last_updated TEXT,
+        updated_at TEXT NOT NULL,
+        deleted_at TEXT,
+        PRIMARY KEY (resource_type, resource_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX fhir_resources_type_updated ON fhir_resources(resource_type, updated_at);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

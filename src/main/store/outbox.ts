@@ -28,6 +28,11 @@ export class Outbox {
       .run(resource.resourceType, resource.id, operation, JSON.stringify(resource), this.now().toISOString(), options.validated ? 1 : null);
   }
 
+  /** The newest row's id (0 when empty): a cheap way to tell that something was queued since. */
+  lastId(): number {
+    return (this.db.prepare('SELECT coalesce(max(id), 0) AS id FROM outbox').get() as { id: number }).id;
+  }
+
   /** Rows some configured server has not finished yet (after the last retirement mark; retired rows wait only for their deletion). */
   pendingCount(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM outbox WHERE id > coalesce((SELECT max(upto_id) FROM outbox_retired), 0)').get() as { n: number }).n;

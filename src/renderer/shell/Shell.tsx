@@ -55,7 +55,7 @@ function AreaContent({ session, area, rest }: { session: SessionInfo; area: Area
     case 'schedule':
       return <ScheduleArea />;
     case 'sync':
-      return <SyncArea />;
+      return <SyncArea session={session} />;
     case 'patients':
       return <PatientsArea session={session} rest={rest} />;
     case 'admin':
@@ -104,7 +104,7 @@ function TopBar({ session }: { session: SessionInfo }) {
       <a className="topbar__brand" href={href('/')}>
         NeuroWard
       </a>
-      <ConnectivityIndicator />
+      <ConnectivityIndicator linked={areaAllowed(session, 'sync')} />
       {session.breakGlass ? <BreakGlassBadge until={session.breakGlass.until} reason={session.breakGlass.reason} /> : null}
       <div className="topbar__spacer" />
       {problem ? (
@@ -126,14 +126,24 @@ function TopBar({ session }: { session: SessionInfo }) {
   );
 }
 
-function ConnectivityIndicator() {
+/** The link state and the queued-changes count; a link to the Sync screen for those who may open it. */
+function ConnectivityIndicator({ linked }: { linked: boolean }) {
   const data = useConnectivity((s) => s.data);
   const browserOnline = useConnectivity((s) => s.browserOnline);
   const view = describeConnectivity({ data, browserOnline });
-  return (
-    <span className={`connectivity connectivity--${view.tone}`} data-testid="connectivity" data-state={view.tone} title={view.detail} role="status">
+  const content = (
+    <>
       <span className="connectivity__dot" aria-hidden="true" />
       {view.text}
+    </>
+  );
+  return linked ? (
+    <a className={`connectivity connectivity--${view.tone} connectivity--link`} href={href('/sync')} data-testid="connectivity" data-state={view.tone} title={`${view.detail}\nOpen FHIR sync`} role="status">
+      {content}
+    </a>
+  ) : (
+    <span className={`connectivity connectivity--${view.tone}`} data-testid="connectivity" data-state={view.tone} title={view.detail} role="status">
+      {content}
     </span>
   );
 }

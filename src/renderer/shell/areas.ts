@@ -8,7 +8,7 @@ export const AREA_DESCRIPTIONS: Record<AreaId, { now: string; coming?: string }>
   ward: { now: 'Live bedside vitals with NEWS2, alarms to acknowledge and each alarm’s history.' },
   schedule: { now: 'Nothing yet.', coming: 'appointments, scanner slots, reminders and follow-ups' },
   patients: { now: 'Search, open and register patient records.' },
-  sync: { now: 'Whether the configured FHIR R4 servers answer, and how many changes wait in the queue.', coming: 'sending the queued changes' },
+  sync: { now: 'Each FHIR R4 server: what waits for it, its last success and error; conflicts to resolve side by side; changes a server refused.' },
   admin: { now: 'Staff accounts, bedside monitor credentials and the tamper-evident audit trail.' },
 };
 

@@ -10,6 +10,7 @@ import { Agent } from 'undici';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { SyncServer } from './settings.js';
 import { parseRetryAfterMs } from './backoff.js';
+import { SmartTokenSource, TokenFailure } from './smart-auth.js';
 
 export type TransportFailureKind =
   /** Connection refused, name not resolved, TLS refused, connection dropped. */
@@ -20,7 +21,9 @@ export type TransportFailureKind =
   /** Something answered, but not as a FHIR server does (HTML, not JSON, the wrong resource). */
   | 'not-fhir'
   /** A Bundle response that does not answer what was sent (e.g. fewer entries). */
-  | 'bad-response';
+  | 'bad-response'
+  /** No access token: the token endpoint refused, could not be reached or did not answer OAuth (SMART Backend Services). Nothing was sent. */
+  | 'auth';
 
 export class TransportFailure extends Error {
   constructor(
@@ -109,6 +112,8 @@ const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNRE
 export class FhirServerClient {
   private readonly client: FhirKitClient;
   private readonly dispatcher: Agent | null;
+  /** SMART Backend Services: access tokens, cached; null for the other kinds of auth. */
+  readonly tokens: SmartTokenSource | null;
 
   constructor(
     private readonly server: SyncServer,
@@ -124,6 +129,8 @@ export class FhirServerClient {
       ...(server.auth.kind === 'bearer' ? { bearerToken: server.auth.token } : {}),
       ...(this.dispatcher ? { requestOptions: { dispatcher: this.dispatcher } } : {}),
     });
+    // The token endpoint is reached with the server's TLS settings (its CA file, client certificate).
+    this.tokens = server.auth.kind === 'smart-backend' ? new SmartTokenSource(server.baseUrl, server.auth, { dispatcher: this.dispatcher, timeoutMs: server.timeoutMs }) : null;
   }
 
   async close(): Promise<void> {
@@ -173,7 +180,7 @@ export class FhirServerClient {
     const headers: Record<string, string> = request.ifMatch ? { 'if-match': `W/"${request.ifMatch}"` } : {};
     try {
       const answer = await this.call(`${request.method} ${request.url}`, (options) => {
-        const withHeaders = { ...options, headers };
+        const withHeaders = { ...options, headers: { ...options.headers, ...headers } };
         if (request.method === 'GET') return version ? this.client.vread({ resourceType, id, version, options: withHeaders }) : this.client.read({ resourceType, id, options: withHeaders });
         if (request.method === 'DELETE') return this.client.delete({ resourceType, id, options: withHeaders });
         return this.client.update({ resourceType, id, body: request.resource as never, options: withHeaders });
@@ -186,20 +193,48 @@ export class FhirServerClient {
       }
       return { status: answer.status, versionId: versionFromEtag(answer.etag) ?? resource?.meta?.versionId ?? null, resource, outcome: isOutcome(body) ? body : null };
     } catch (error) {
-      if (error instanceof TransportFailure && error.kind === 'http' && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 429) {
+      // 401/403 are about the credential, not this resource: a failure of the whole server, not an answer.
+      if (error instanceof TransportFailure && error.kind === 'http' && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 429 && error.status !== 401 && error.status !== 403) {
         return { status: error.status, versionId: null, resource: null, outcome: error.details.outcome ?? null };
       }
       throw error;
     }
   }
 
-  /** Runs one fhir-kit-client call with the server's timeout and turns every failure into a TransportFailure. */
-  private async call(what: string, run: (options: { signal: AbortSignal }) => Promise<unknown>): Promise<{ body: Record<string, unknown>; status: number; etag: string | null }> {
+  /**
+   * A type-level search (`Type?params`) for the incremental pull (pull.ts): the answer must be a
+   * searchset Bundle; every HTTP error, including 4xx, is a failure (a search that cannot be answered).
+   */
+  async search(resourceType: string, params: Readonly<Record<string, string>>): Promise<Bundle> {
+    const what = `GET ${resourceType}?${new URLSearchParams(params).toString()}`;
+    const answer = await this.call(what, (options) => this.client.resourceSearch({ resourceType, searchParams: { ...params }, options }));
+    const body = answer.body as unknown as Bundle;
+    if (body.resourceType !== 'Bundle' || body.type !== 'searchset') {
+      throw new TransportFailure('not-fhir', `${what}: answered with ${String(body.resourceType)}${body.resourceType === 'Bundle' ? ` of type "${String(body.type)}"` : ''} instead of a searchset Bundle`, { mayHaveApplied: false });
+    }
+    return body;
+  }
+
+  /**
+   * Runs one fhir-kit-client call with the server's timeout and turns every failure into a TransportFailure.
+   * With SMART Backend Services a 401 means the token was revoked or expired early: one new token, one retry
+   * (a 401 request was not applied, so resending it is safe).
+   */
+  private async call(what: string, run: (options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>): Promise<{ body: Record<string, unknown>; status: number; etag: string | null }> {
     let result: unknown;
-    try {
-      result = await run({ signal: AbortSignal.timeout(this.server.timeoutMs) });
-    } catch (error) {
-      throw this.failure(what, error);
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.accessToken(what);
+      try {
+        result = await run({ signal: AbortSignal.timeout(this.server.timeoutMs), headers: token ? { authorization: `Bearer ${token}` } : {} });
+        break;
+      } catch (error) {
+        const failure = this.failure(what, error);
+        if (token && this.tokens && attempt === 0 && failure.status === 401) {
+          this.tokens.invalidate(token);
+          continue;
+        }
+        throw failure;
+      }
     }
     const { response } = FhirKitClient.httpFor(result as never);
     const empty = typeof result === 'object' && result !== null && Object.keys(result).length === 0;
@@ -207,6 +242,17 @@ export class FhirServerClient {
       throw new TransportFailure('not-fhir', `${what}: the answer is not FHIR JSON (content-type ${response?.headers.get('content-type') ?? 'none'})`, { mayHaveApplied: true });
     }
     return { body: result as Record<string, unknown>, status: response?.status ?? 200, etag: response?.headers.get('etag') ?? null };
+  }
+
+  /** The SMART access token (null for other kinds of auth); no token means nothing is sent. */
+  private async accessToken(what: string): Promise<string | null> {
+    if (!this.tokens) return null;
+    try {
+      return await this.tokens.token();
+    } catch (error) {
+      if (!(error instanceof TokenFailure)) throw error;
+      throw new TransportFailure('auth', `${what}: no access token: ${error.message}`, { retryAfterMs: error.retryAfterMs, mayHaveApplied: false });
+    }
   }
 
   private failure(what: string, error: unknown): TransportFailure {

@@ -8,6 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_SMART_SCOPE, smartSigningKey, type SmartBackendCredentials } from './smart-auth.js';
+import { DEFAULT_PULL_OVERLAP_MS, DEFAULT_PULL_PAGE_SIZE, PULL_TYPES, type PullType } from './pull-store.js';
 
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
 
@@ -21,6 +23,22 @@ export const syncServerSettingsSchema = z.strictObject({
       z.strictObject({ kind: z.literal('none') }),
       z.strictObject({ kind: z.literal('basic'), username: z.string().min(1), passwordEnv: envName }),
       z.strictObject({ kind: z.literal('bearer'), tokenEnv: envName }),
+      /** SMART Backend Services: client_credentials with a private_key_jwt assertion (smart-auth.ts). */
+      z.strictObject({
+        kind: z.literal('smart-backend'),
+        clientId: z.string().min(1),
+        /** Default: the `token_endpoint` of `<baseUrl>/.well-known/smart-configuration`. */
+        tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+        /** PEM private key (RSA for RS384, EC P-384 for ES384); the clinic registered its public key. */
+        privateKeyFile: z.string().min(1),
+        /** Only for an encrypted PEM key. */
+        privateKeyPassphraseEnv: envName.optional(),
+        /** Default: from the key's type. */
+        alg: z.enum(['RS384', 'ES384']).optional(),
+        /** The `kid` of the registered public key in the clinic's JWKS. */
+        kid: z.string().min(1).optional(),
+        scope: z.string().regex(/^\S+( \S+)*$/, 'space-separated scopes').default(DEFAULT_SMART_SCOPE),
+      }),
     ])
     .default({ kind: 'none' }),
   tls: z
@@ -38,10 +56,25 @@ export const syncServerSettingsSchema = z.strictObject({
   maxBundleEntries: z.number().int().min(1).max(1000).default(100),
   timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
   pipelineDepth: z.number().int().min(1).max(8).default(2),
+  /**
+   * Incremental pull (pull.ts). Absent: the pull types this server receives (resourceTypes) are pulled
+   * with the defaults; false: nothing is pulled from it.
+   */
+  pull: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        resourceTypes: z.array(z.enum(PULL_TYPES)).min(1).optional(),
+        pageSize: z.number().int().min(1).max(1000).default(DEFAULT_PULL_PAGE_SIZE),
+        /** Re-read this much before the cursor (late commits on the server); what is held is skipped by version. */
+        overlapMs: z.number().int().min(0).max(24 * 3_600_000).default(DEFAULT_PULL_OVERLAP_MS),
+      }),
+    ])
+    .optional(),
 });
 export type SyncServerSettings = z.infer<typeof syncServerSettingsSchema>;
 
-export type SyncAuth = { kind: 'none' } | { kind: 'basic'; username: string; password: string } | { kind: 'bearer'; token: string };
+export type SyncAuth = { kind: 'none' } | { kind: 'basic'; username: string; password: string } | { kind: 'bearer'; token: string } | SmartBackendCredentials;
 
 /** One server as the engine uses it: settings with their secrets read. */
 export interface SyncServer {
@@ -58,6 +91,15 @@ export interface SyncServer {
   requestMode: 'bundle' | 'per-resource';
   /** Bundles on the wire at once (never two holding the same resource, or one referring to another's). */
   pipelineDepth: number;
+  /** Incremental pull from this server; null: none. */
+  pull: PullSettings | null;
+}
+
+export interface PullSettings {
+  resourceTypes: readonly PullType[];
+  /** `_count` of each search page. */
+  pageSize: number;
+  overlapMs: number;
 }
 
 export const DEFAULT_MAX_BUNDLE_ENTRIES = 100;
@@ -75,6 +117,8 @@ export function syncServer(server: Pick<SyncServer, 'name' | 'baseUrl'> & Partia
     timeoutMs: 30_000,
     requestMode: 'bundle',
     pipelineDepth: DEFAULT_PIPELINE_DEPTH,
+    // Servers built in code (tests, the benchmark) pull only when given `pull`; the settings file's default is to pull.
+    pull: null,
     ...server,
   };
 }
@@ -90,12 +134,6 @@ export function resolveServers(settings: readonly SyncServerSettings[], env: Nod
       if (!value) throw new Error(`FHIR server "${s.name}": environment variable ${variable} (${what}) is empty`);
       return value;
     };
-    const auth: SyncAuth =
-      s.auth.kind === 'basic'
-        ? { kind: 'basic', username: s.auth.username, password: secret(s.auth.passwordEnv, 'password') }
-        : s.auth.kind === 'bearer'
-          ? { kind: 'bearer', token: secret(s.auth.tokenEnv, 'bearer token') }
-          : { kind: 'none' };
     const read = (file: string | undefined, what: string): string | undefined => {
       if (!file) return undefined;
       try {
@@ -104,6 +142,24 @@ export function resolveServers(settings: readonly SyncServerSettings[], env: Nod
         throw new Error(`FHIR server "${s.name}": cannot read the ${what} ${file}: ${(error as Error).message}`);
       }
     };
+    const smartBackend = (a: Extract<SyncServerSettings['auth'], { kind: 'smart-backend' }>): SmartBackendCredentials => {
+      const pem = read(a.privateKeyFile, 'SMART private key')!;
+      let key: ReturnType<typeof smartSigningKey>;
+      try {
+        key = smartSigningKey(pem, a.alg, a.privateKeyPassphraseEnv ? secret(a.privateKeyPassphraseEnv, 'private key passphrase') : undefined);
+      } catch (error) {
+        throw new Error(`FHIR server "${s.name}": SMART private key ${a.privateKeyFile}: ${(error as Error).message}`);
+      }
+      return { kind: 'smart-backend', clientId: a.clientId, tokenUrl: a.tokenUrl ?? null, privateKey: key.privateKey, alg: key.alg, kid: a.kid ?? null, scope: a.scope };
+    };
+    const auth: SyncAuth =
+      s.auth.kind === 'basic'
+        ? { kind: 'basic', username: s.auth.username, password: secret(s.auth.passwordEnv, 'password') }
+        : s.auth.kind === 'bearer'
+          ? { kind: 'bearer', token: secret(s.auth.tokenEnv, 'bearer token') }
+          : s.auth.kind === 'smart-backend'
+            ? smartBackend(s.auth)
+            : { kind: 'none' };
     const ca = read(s.tls?.caFile, 'CA file');
     const cert = read(s.tls?.certFile, 'client certificate');
     const key = read(s.tls?.keyFile, 'client key');
@@ -117,6 +173,7 @@ export function resolveServers(settings: readonly SyncServerSettings[], env: Nod
       maxBundleEntries: s.maxBundleEntries,
       timeoutMs: s.timeoutMs,
       pipelineDepth: s.pipelineDepth,
+      pull: pullSettings(s),
     });
   });
 }
@@ -142,6 +199,14 @@ export const DEFAULT_SYNC_POLICY: SyncPolicy = {
   keepRetiredMs: 7 * 24 * 3_600_000,
   keepAppendOnlyVersionsMs: 30 * 24 * 3_600_000,
 };
+
+/** The pull of a server from its settings: by default the pull types it receives. */
+export function pullSettings(s: Pick<SyncServerSettings, 'resourceTypes' | 'pull'>): PullSettings | null {
+  if (s.pull === false) return null;
+  const resourceTypes = s.pull?.resourceTypes ?? PULL_TYPES.filter((type) => routes(s, type));
+  if (resourceTypes.length === 0) return null;
+  return { resourceTypes, pageSize: s.pull?.pageSize ?? DEFAULT_PULL_PAGE_SIZE, overlapMs: s.pull?.overlapMs ?? DEFAULT_PULL_OVERLAP_MS };
+}
 
 export function routes(server: Pick<SyncServer, 'resourceTypes'>, resourceType: string): boolean {
   return server.resourceTypes === '*' || server.resourceTypes.includes(resourceType);

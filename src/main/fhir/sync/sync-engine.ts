@@ -20,6 +20,9 @@ import { FhirServerClient, outcomeText } from './server-client.js';
 import { remoteContentSha256, ServerSync, type ServerPassResult } from './server-sync.js';
 import { DEFAULT_SYNC_POLICY, type SyncPolicy, type SyncServer } from './settings.js';
 import { SyncState, type ConflictRecord, type DeadLetterRecord } from './sync-state.js';
+import { mergeByField, type FieldSide } from './merge.js';
+import { PullState, ServerPull, type PulledPatientTarget, type ServerPullResult } from './pull.js';
+import { PulledResources } from './pull-store.js';
 
 export interface SyncEngineOptions {
   db: Db;
@@ -30,10 +33,16 @@ export interface SyncEngineOptions {
   /** Jitter source (tests pass a seeded one). */
   random?: () => number;
   log?: (message: string) => void;
+  /** Called after every background pass (e.g. to refresh the queued-changes count on screen). */
+  onPass?: (report: SyncRunReport) => void;
+  /** Where pulled Patients become local records (the patients domain); without it Patients are not pulled. */
+  pulledPatients?: PulledPatientTarget;
 }
 
 export interface SyncRunReport {
   servers: ServerPassResult[];
+  /** The pull of each server after its push (pull.ts), in the same order. */
+  pulls: ServerPullResult[];
   retired: number;
   pruned: { rows: number; versions: number };
 }
@@ -55,10 +64,18 @@ export interface ServerSyncStatus {
   openDeadLetters: number;
 }
 
-export type ConflictChoice = 'keep-mine' | 'take-theirs';
+export type ConflictChoice = 'keep-mine' | 'take-theirs' | 'merge';
 
 export type ConflictResolution =
-  | { status: 'resolved'; choice: ConflictChoice; conflict: ConflictRecord; /** take-theirs: the server's copy, for the caller to apply locally. */ remote: Resource | null }
+  | {
+      status: 'resolved';
+      choice: ConflictChoice;
+      conflict: ConflictRecord;
+      /** take-theirs: the server's copy, for the caller to apply locally. */
+      remote: Resource | null;
+      /** merge: the merged copy the server now holds, for the caller to apply locally. */
+      merged?: Resource;
+    }
   /** The server's copy changed again since the conflict was stored: the conflict now shows that copy; decide again. */
   | { status: 'conflict-again'; conflict: ConflictRecord }
   | { status: 'refused'; conflict: ConflictRecord; message: string };
@@ -80,7 +97,13 @@ export class FhirSyncEngine {
   private readonly policy: SyncPolicy;
   private readonly now: () => Date;
   private readonly log: (message: string) => void;
+  private readonly validator: FhirValidator;
+  private readonly pulls = new Map<string, ServerPull>();
+  /** Local copies of the pulled types without a table of their own (the schedule reads them). */
+  readonly pulledResources: PulledResources;
   private timer: NodeJS.Timeout | null = null;
+  /** When the timer fires (wall clock: timers run on it, whatever `now` says). */
+  private timerDueAt = 0;
   private running: Promise<SyncRunReport> | null = null;
   private stopped = true;
 
@@ -95,11 +118,19 @@ export class FhirSyncEngine {
     this.policy = { ...DEFAULT_SYNC_POLICY, ...options.policy };
     this.state = new SyncState(options.db, this.now);
     const validator = options.validator ?? new FhirValidator();
+    this.validator = validator;
     const random = options.random ?? Math.random;
     this.syncs = options.servers.map(
       (server) =>
         new ServerSync(server, { state: this.state, client: new FhirServerClient(server, this.now), validator, policy: this.policy, now: this.now, random, log: this.log }),
     );
+    this.pulledResources = new PulledResources(options.db, this.now);
+    const pullState = new PullState(options.db, this.now);
+    for (const sync of this.syncs) {
+      if (!sync.server.pull) continue;
+      const deps = { db: options.db, state: this.state, pullState, store: this.pulledResources, client: sync.client, patients: options.pulledPatients ?? null, log: this.log };
+      this.pulls.set(sync.server.name, new ServerPull(sync.server, sync.server.pull, deps));
+    }
     for (const server of options.servers) {
       this.state.ensureServer(server.name);
       this.queues.set(server.name, new SerialQueue());
@@ -111,9 +142,19 @@ export class FhirSyncEngine {
    * and old ones pruned. A server waiting for its retry time is skipped unless `force`.
    */
   async runOnce(options: { force?: boolean } = {}): Promise<SyncRunReport> {
-    const settled = await Promise.allSettled(this.syncs.map((sync) => this.queue(sync.server.name).run(() => sync.pass(options))));
+    // Per server: push, then pull (a change pulled is never queued, so the order only decides that a
+    // local change meets the server's newer copy at the push, as a 412 conflict, before the pull sees it).
+    const settled = await Promise.allSettled(
+      this.syncs.map((sync) =>
+        this.queue(sync.server.name).run(async () => {
+          const push = await sync.pass(options);
+          return { push, pull: await this.pullAfterPush(sync.server.name, push) };
+        }),
+      ),
+    );
+    const pulls = settled.map((s, i) => (s.status === 'fulfilled' ? s.value.pull : skippedPull(this.syncs[i]!.server.name, 'the push failed')));
     const servers = settled.map((s, i): ServerPassResult => {
-      if (s.status === 'fulfilled') return s.value;
+      if (s.status === 'fulfilled') return s.value.push;
       // A bug or a store failure in one server's pass: reported for that server, the others go on.
       const message = `${this.syncs[i]!.server.name}: sync failed: ${(s.reason as Error).message}`;
       this.log(`FHIR sync: ${message}`);
@@ -121,7 +162,38 @@ export class FhirSyncEngine {
     });
     const retired = this.state.transaction(() => this.state.retireFinished(this.syncs.map((s) => s.server.name)));
     const pruned = this.state.transaction(() => this.state.prune(this.policy));
-    return { servers, retired, pruned };
+    return { servers, pulls, retired, pruned };
+  }
+
+  /** The pull after a push: skipped when the push could not reach the server or waits for its retry time. */
+  private async pullAfterPush(name: string, push: ServerPassResult): Promise<ServerPullResult> {
+    if (!this.pulls.has(name)) return skippedPull(name, null);
+    if (push.state === 'failed' || push.state === 'waiting') return skippedPull(name, `not pulled: the push ${push.state === 'failed' ? 'failed' : 'waits for its retry time'}${push.error ? ` (${push.error})` : ''}`);
+    return this.runPull(name);
+  }
+
+  private async runPull(name: string): Promise<ServerPullResult> {
+    try {
+      return await this.pulls.get(name)!.pull();
+    } catch (error) {
+      // A store failure or a bug: reported for this server, the others go on.
+      const message = `${name}: pull failed: ${(error as Error).message}`;
+      this.log(`FHIR sync: ${message}`);
+      return { ...skippedPull(name, message), state: 'failed' };
+    }
+  }
+
+  /** A pull only (no push) of every server that pulls, or of one; each server one at a time with its other work. */
+  async pull(options: { server?: string } = {}): Promise<ServerPullResult[]> {
+    const names = this.syncs.map((s) => s.server.name).filter((n) => this.pulls.has(n) && (!options.server || n === options.server));
+    if (options.server && names.length === 0) throw new NwError('not-found', `No FHIR server "${options.server}" that pulls.`);
+    return Promise.all(names.map((name) => this.queue(name).run(() => this.runPull(name))));
+  }
+
+  /** Each pulling server's cursors and last outcome per resource type. */
+  pullStatus(): { server: string; types: ReturnType<PullState['status']> }[] {
+    const pullState = new PullState(this.options.db, this.now);
+    return [...this.pulls.keys()].map((server) => ({ server, types: pullState.status(server) }));
   }
 
   /** Runs passes in the background: again soon after work or a kick, at each server's retry time, else every `idleMs`. */
@@ -133,17 +205,20 @@ export class FhirSyncEngine {
 
   /** Asks for a pass soon (e.g. after a change was queued). */
   kick(): void {
-    if (!this.stopped && !this.running) this.schedule(250, 15_000);
+    // A timer already due within the kick's delay stays: kicks in a burst must not keep postponing the pass.
+    if (this.stopped || this.running || (this.timer && this.timerDueAt <= Date.now() + 250)) return;
+    this.schedule(250, 15_000);
   }
 
   private schedule(delayMs: number, idleMs: number): void {
     if (this.timer) clearTimeout(this.timer);
+    this.timerDueAt = Date.now() + delayMs;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.runOnce();
       void this.running
         .then(
-          () => undefined,
+          (report) => this.options.onPass?.(report),
           (error: unknown) => this.log(`FHIR sync: pass failed: ${(error as Error).message}`),
         )
         .finally(() => {
@@ -208,7 +283,7 @@ export class FhirSyncEngine {
    * resource still queued for this server are dropped for it. The caller writes `remote` to the local
    * record and queues it (other servers receive it; this one skips it, holding that content already).
    */
-  resolveConflict(id: number, choice: ConflictChoice, by: string): Promise<ConflictResolution> {
+  resolveConflict(id: number, choice: ConflictChoice, by: string, fields: Readonly<Record<string, FieldSide>> = {}): Promise<ConflictResolution> {
     const found = this.state.conflict(id);
     if (!found) return Promise.reject(new NwError('not-found', `No sync conflict ${id}.`));
     const sync = this.syncs.find((s) => s.server.name === found.server);
@@ -216,8 +291,29 @@ export class FhirSyncEngine {
     return this.queue(found.server).run(async () => {
       const conflict = this.state.conflict(id)!;
       if (conflict.status !== 'open') throw new NwError('conflict', `Sync conflict ${id} is already resolved (${conflict.status}).`);
-      return choice === 'take-theirs' ? this.takeTheirs(sync, conflict, by) : this.keepMine(sync, conflict, by);
+      if (choice === 'take-theirs') return this.takeTheirs(sync, conflict, by);
+      if (choice === 'merge') return this.merge(sync, conflict, by, fields);
+      return this.keepMine(sync, conflict, by);
     });
+  }
+
+  /**
+   * merge: per top-level element, mine or theirs (merge.ts), from the copies the conflict shows. The
+   * merged copy is validated, then written like keep-mine (If-Match of the server's version the person
+   * saw: a further remote edit is a conflict again, never overwritten); local changes of the resource
+   * still queued for this server are superseded by it (in the same commit), as with take-theirs. The caller writes `merged`
+   * to the local record and queues it (other servers receive it; this one skips it by content hash).
+   * Stored as `kept-mine` (the store knows two outcomes: ours written, or theirs adopted).
+   */
+  private async merge(sync: ServerSync, conflict: ConflictRecord, by: string, fields: Readonly<Record<string, FieldSide>>): Promise<ConflictResolution> {
+    const mine = conflict.localJson ? (JSON.parse(conflict.localJson) as Resource) : null;
+    const theirs = conflict.remoteJson ? (JSON.parse(conflict.remoteJson) as Resource) : null;
+    if (!mine || !theirs) throw new NwError('bad-request', `Sync conflict ${conflict.id}: one side deleted ${conflict.resourceType}/${conflict.resourceId}; there is nothing to merge: keep mine or take theirs.`);
+    const merged = sendable(mergeByField(sendable(mine), sendable(theirs), fields));
+    this.validator.assertValid(merged);
+    const outcome = await this.keepMine(sync, conflict, by, merged);
+    if (outcome.status !== 'resolved') return outcome;
+    return { ...outcome, choice: 'merge', merged };
   }
 
   /** The server's copy as it is now: the resource (null when deleted there) and its version. */
@@ -262,11 +358,14 @@ export class FhirSyncEngine {
     return { status: 'resolved', choice: 'take-theirs', conflict: closed, remote: now.resource };
   }
 
-  private async keepMine(sync: ServerSync, conflict: ConflictRecord, by: string): Promise<ConflictResolution> {
+  /** `written`: what to write instead of the stored local copy (a merge). */
+  private async keepMine(sync: ServerSync, conflict: ConflictRecord, by: string, written?: Resource): Promise<ConflictResolution> {
     const key = `${conflict.resourceType}/${conflict.resourceId}`;
     const stored = conflict.remoteJson ? (JSON.parse(conflict.remoteJson) as Resource) : null;
-    const local = conflict.localJson ? sendable(JSON.parse(conflict.localJson) as Resource) : null;
-    const resolved = (base: { versionId: string; contentSha256: string } | null): ConflictResolution => ({ status: 'resolved', choice: 'keep-mine', conflict: this.closeConflict(conflict, 'kept-mine', by, base), remote: null });
+    const local = written ?? (conflict.localJson ? sendable(JSON.parse(conflict.localJson) as Resource) : null);
+    // A merge supersedes the local changes still queued for this server, in the commit that closes the conflict.
+    const supersede = written ? () => this.state.supersedePending(conflict.server, conflict.resourceType, conflict.resourceId) : undefined;
+    const resolved = (base: { versionId: string; contentSha256: string } | null): ConflictResolution => ({ status: 'resolved', choice: 'keep-mine', conflict: this.closeConflict(conflict, 'kept-mine', by, base, supersede), remote: null });
     const ours = (versionId: string | null) => (local ? { versionId: versionId ?? '', contentSha256: sha256(canonicalJson(local)) } : null);
     // Both sides deleted it, or the server's copy is already exactly ours: nothing to write.
     if (!local && !stored) return resolved(null);
@@ -326,3 +425,6 @@ export class FhirSyncEngine {
   }
 }
 
+function skippedPull(server: string, error: string | null): ServerPullResult {
+  return { server, state: 'skipped', types: [], applied: 0, conflicts: 0, requests: 0, error, messages: [] };
+}

@@ -1,8 +1,8 @@
-import { useEffect, useState } from 'react';
-import type { Patient, SessionInfo } from '../../../shared/ipc.js';
+import { useEffect, useState, type FormEvent } from 'react';
+import { sexSchema, type Patient, type SessionInfo } from '../../../shared/ipc.js';
 import { call } from '../../api/client.js';
 import { toApiError, type ApiError } from '../../api/errors.js';
-import { Alert, Badge, formatDateTime } from '../../components/ui.js';
+import { Alert, Badge, ErrorAlert, SelectField, TextField, formatDateTime, useAction } from '../../components/ui.js';
 import { hasPermission } from '../../stores/session.js';
 import { href } from '../../stores/route.js';
 import { BreakGlassDialog } from './BreakGlassDialog.js';
@@ -108,9 +108,57 @@ export function PatientDetail({ session, id }: { session: SessionInfo; id: strin
           <dd>{formatDateTime(patient.updatedAt)}</dd>
         </div>
       </dl>
+      {hasPermission(session, 'patients:write') ? <EditDemographics key={`${patient.id}:${patient.version}`} patient={patient} onSaved={setPatient} /> : null}
       {hasPermission(session, 'vitals:read') ? <PatientWard key={`${patient.id}:${grant ?? ''}`} patientId={patient.id} /> : null}
       <PatientStudies session={session} patientId={patient.id} />
       <p className="muted small">Imaging, vitals and appointments for this patient appear here as their modules arrive.</p>
     </section>
+  );
+}
+
+const SEX_OPTIONS = sexSchema.options.map((s) => ({ value: s, label: SEX_LABELS[s] }));
+
+/** Edits name, birth date and sex; the version shown is sent, so an edit made meanwhile is refused, not overwritten. */
+function EditDemographics({ patient, onSaved }: { patient: Patient; onSaved: (p: Patient) => void }) {
+  const [open, setOpen] = useState(false);
+  const [givenName, setGivenName] = useState(patient.givenName);
+  const [familyName, setFamilyName] = useState(patient.familyName);
+  const [birthDate, setBirthDate] = useState(patient.birthDate);
+  const [sex, setSex] = useState<string>(patient.sex);
+  const save = useAction(async () => {
+    onSaved(await call('patients.update', { id: patient.id, version: patient.version, givenName, familyName, birthDate, sex: sexSchema.parse(sex) }));
+  });
+  if (!open) {
+    return (
+      <p>
+        <button type="button" className="btn btn--small" onClick={() => setOpen(true)}>
+          Edit demographics
+        </button>
+      </p>
+    );
+  }
+  const server = save.error?.fieldErrors() ?? {};
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void save.run();
+  };
+  return (
+    <form className="form panel" onSubmit={submit} data-testid="edit-demographics" aria-label="Edit demographics">
+      <div className="grid-2">
+        <TextField label="Given name" value={givenName} onChange={setGivenName} error={server.givenName} maxLength={120} />
+        <TextField label="Family name" value={familyName} onChange={setFamilyName} error={server.familyName} maxLength={120} />
+        <TextField label="Birth date" type="date" value={birthDate} onChange={setBirthDate} error={server.birthDate} />
+        <SelectField label="Sex" value={sex} onChange={setSex} options={SEX_OPTIONS} error={server.sex} />
+      </div>
+      <ErrorAlert error={save.error} shownFields={['givenName', 'familyName', 'birthDate', 'sex']} />
+      <div className="form__actions">
+        <button type="submit" className="btn btn--primary" disabled={save.busy}>
+          {save.busy ? 'Saving…' : 'Save changes'}
+        </button>
+        <button type="button" className="btn btn--ghost" onClick={() => setOpen(false)} disabled={save.busy}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
