@@ -8,17 +8,16 @@
  * then holds exactly `--count` patients and that nothing was queued in the outbox. Never fails on a slow
  * machine; exits 1 only when a check fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openEncryptedDatabase } from '../src/main/store/database.js';
 import { applyMigrations } from '../src/main/store/migrations.js';
 import { PatientsRepository } from '../src/main/patients/patients-repo.js';
 import { FhirSyncEngine } from '../src/main/fhir/sync/sync-engine.js';
 import { syncServer } from '../src/main/fhir/sync/settings.js';
+import { serveFhirServerChild, startFhirServerChild } from './fhir-server-child.js';
 
 const USAGE = 'node bench/fhir-pull.mjs [--count=10000] [--page=100,1000]';
 
@@ -35,47 +34,6 @@ function parseOptions(argv: string[]): { count: number; pages: number[] } {
     }
   }
   return options;
-}
-
-async function serveChild(): Promise<void> {
-  const { startLoopbackFhirServer } = await import('../test/support/fhir-server.js');
-  const server = await startLoopbackFhirServer();
-  process.on('message', (message: unknown) => {
-    if (message !== 'stats') return;
-    const cpu = process.cpuUsage();
-    process.send!({ cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMb: process.resourceUsage().maxRSS / 1024 });
-  });
-  process.send!({ baseUrl: server.baseUrl });
-}
-
-interface ServerChild {
-  baseUrl: string;
-  stats(): Promise<{ cpuSeconds: number; maxRssMb: number }>;
-  stop(): Promise<void>;
-}
-
-function startServerChild(): Promise<ServerChild> {
-  const child: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url), '--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the FHIR server process exited (${code}) before it listened`)));
-    child.once('message', (message) => {
-      resolve({
-        baseUrl: (message as { baseUrl: string }).baseUrl,
-        stats: () =>
-          new Promise((done) => {
-            child.once('message', (m) => done(m as { cpuSeconds: number; maxRssMb: number }));
-            child.send('stats');
-          }),
-        stop: () =>
-          new Promise((done) => {
-            child.removeAllListeners('exit');
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      });
-    });
-  });
 }
 
 async function seed(baseUrl: string, count: number): Promise<void> {
@@ -100,7 +58,7 @@ async function seed(baseUrl: string, count: number): Promise<void> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const server = await startServerChild();
+  const server = await startFhirServerChild(import.meta.url);
   let failed = false;
   try {
     await seed(server.baseUrl, options.count);
@@ -144,5 +102,5 @@ async function main(): Promise<void> {
   if (failed) process.exit(1);
 }
 
-if (process.argv.includes('--server')) void serveChild();
+if (process.argv.includes('--server')) void serveFhirServerChild();
 else await main();

@@ -13,12 +13,10 @@
  * drained, timed from the first claim to the last recorded outcome. Afterwards the server is asked how
  * many Observations it holds and how many versions it stored (each must be exactly the count queued).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Bundle } from '@medplum/fhirtypes';
 import { openEncryptedDatabase } from '../src/main/store/database.js';
 import { applyMigrations } from '../src/main/store/migrations.js';
@@ -29,6 +27,7 @@ import { FhirSyncEngine } from '../src/main/fhir/sync/sync-engine.js';
 import { DEFAULT_PIPELINE_DEPTH, syncServer } from '../src/main/fhir/sync/settings.js';
 import { vitalsMinuteBundle, VITAL_KINDS } from '../src/main/vitals/observations.js';
 import type { StoredReading } from '../src/main/vitals/vitals-repo.js';
+import { serveFhirServerChild, startFhirServerChild } from './fhir-server-child.js';
 
 interface Options {
   count: number;
@@ -58,33 +57,13 @@ function parseOptions(argv: string[]): Options {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The server child: the loopback FHIR server, answering counts over IPC.
+// The server child (fhir-server-child.ts): Observations on it, versions stored, its CPU.
 
 interface ServerStats {
   observations: number;
   versions: number;
   maxRssMb: number;
-  /** CPU seconds (user + system) the server process has used since it started. */
   cpuSeconds: number;
-}
-
-async function serveChild(): Promise<void> {
-  const { startLoopbackFhirServer } = await import('../test/support/fhir-server.js');
-  const server = await startLoopbackFhirServer();
-  process.on('message', (message: unknown) => {
-    if (message !== 'stats') return;
-    let observations = 0;
-    let versions = 0;
-    for (const [key, chain] of server.repo.allChains()) {
-      if (!key.startsWith('Observation/')) continue;
-      if (chain.at(-1) && !chain.at(-1)!.deleted) observations += 1;
-      versions += chain.filter((v) => !v.deleted).length;
-    }
-    const cpu = process.cpuUsage();
-    const stats: ServerStats = { observations, versions, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
-    process.send!(stats);
-  });
-  process.send!({ baseUrl: server.baseUrl });
 }
 
 interface ServerChild {
@@ -93,29 +72,16 @@ interface ServerChild {
   stop(): Promise<void>;
 }
 
-function startServerChild(): Promise<ServerChild> {
-  const child: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url), '--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the FHIR server process exited (${code}) before it listened`)));
-    child.once('message', (message) => {
-      const { baseUrl } = message as { baseUrl: string };
-      resolve({
-        baseUrl,
-        stats: () =>
-          new Promise((done) => {
-            child.once('message', (m) => done(m as ServerStats));
-            child.send('stats');
-          }),
-        stop: () =>
-          new Promise((done) => {
-            child.removeAllListeners('exit');
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      });
-    });
-  });
+async function startServerChild(): Promise<ServerChild> {
+  const child = await startFhirServerChild(import.meta.url);
+  return {
+    baseUrl: child.baseUrl,
+    stats: async () => {
+      const s = await child.stats();
+      return { observations: s.current.Observation ?? 0, versions: s.versions.Observation ?? 0, maxRssMb: s.maxRssMb, cpuSeconds: s.cpuSeconds };
+    },
+    stop: () => child.stop(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +251,16 @@ async function serverCeiling(count: number, bundleEntries: number): Promise<{ mo
     bodies.push(JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry }));
   }
   await measure(`bare client, batch Bundles of ${bundleEntries}, 2 on the wire`, (base) => pool(bodies.map((body) => () => post(base, { method: 'POST', headers: fhirJson, body })), 2));
+  // The engine's form of the same Bundles (each entry with its fullUrl, as server-client.ts sends them):
+  // shows whether the form costs the server anything.
+  await measure(`bare client, the same with fullUrl per entry`, (base) => {
+    const withFullUrl: string[] = [];
+    for (let i = 0; i < observations.length; i += bundleEntries) {
+      const entry = observations.slice(i, i + bundleEntries).map((r) => ({ fullUrl: `${base}/Observation/${r.id}`, resource: r, request: { method: 'PUT', url: `Observation/${r.id}` } }));
+      withFullUrl.push(JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry }));
+    }
+    return pool(withFullUrl.map((body) => () => post(base, { method: 'POST', headers: fhirJson, body })), 2);
+  });
   for (const depth of [1, 32]) {
     await measure(`bare client, one PUT per resource, ${depth} on the wire`, (base) =>
       pool(observations.map((r) => () => post(`${base}/Observation/${r.id}`, { method: 'PUT', headers: fhirJson, body: JSON.stringify(r) })), depth),
@@ -329,11 +305,11 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`${pad('the server alone (bare HTTP client, nothing recorded)', 58)}${pad('res/s', 9)}server CPU s`);
   for (const c of ceiling) console.log(`${pad(c.mode, 58)}${pad(c.perSecond.toFixed(0), 9)}${c.serverCpuSeconds.toFixed(2)}`);
-  const [bareBundles, bareOne, bare32] = ceiling as [(typeof ceiling)[0], (typeof ceiling)[0], (typeof ceiling)[0]];
+  const [bareBundles, , bareOne, bare32] = ceiling as [(typeof ceiling)[0], (typeof ceiling)[0], (typeof ceiling)[0], (typeof ceiling)[0]];
   console.log(`ratio the server allows, bundles / one PUT at a time: ${(bareBundles.perSecond / bareOne.perSecond).toFixed(1)}×; bundles / 32 PUTs on the wire: ${(bareBundles.perSecond / bare32.perSecond).toFixed(1)}×`);
   console.log(`engine drain in Bundles vs the bare client's Bundles: ${((100 * bundled.perSecond) / bareBundles.perSecond).toFixed(0)} %`);
   console.log(`workstation process max RSS over the whole run: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; of the heap, the R4 definitions the validator loads take about ${definitionsMb.toFixed(0)} MB`);
 }
 
-if (process.argv.includes('--server')) await serveChild();
+if (process.argv.includes('--server')) await serveFhirServerChild();
 else await main();

@@ -21,6 +21,7 @@ export const WORKER_ENTRIES = {
   'tensor-fit': 'src/main/imaging/tensor/fit.worker.ts',
   'wal-checkpointer': 'src/main/store/checkpointer.worker.ts',
   'imaging-io': 'src/main/imaging/io.worker.ts',
+  analysis: 'src/main/analysis/analysis.worker.ts',
 };
 
 async function writeIfChanged(file, contents) {
@@ -46,9 +47,14 @@ export async function buildWorkers() {
     platform: 'node',
     target: 'node20',
     sourcemap: true,
-    external: ['better-sqlite3-multiple-ciphers'],
+    // tfjs stays outside too: its wasm backend finds its .wasm files next to its own module (__dirname).
+    external: ['better-sqlite3-multiple-ciphers', '@tensorflow/*'],
     logLevel: 'warning',
     format: 'cjs',
+    // CommonJS has no import.meta: give it the bundle's own URL, so that workers/locate.ts finds the
+    // tensor-fit bundle from inside the analysis worker, which starts those workers itself.
+    define: { 'import.meta.url': '__nwImportMetaUrl' },
+    banner: { js: "'use strict'; const __nwImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     entryPoints,
     outdir: path.join(root, 'dist', 'workers'),
     outExtension: { '.js': '.cjs' },

@@ -19,6 +19,12 @@ Usage:
   neuroward dti fit <dicom-dir | file.nii[.gz]> --out DIR [--no-mask] [--series UID] [--bval F --bvec F]
                                        fit tensors; writes fa, md, ad, rd, v1, colour-fa, mask (.nii.gz)
                                        and summary.json into DIR
+  neuroward analyze <dicom-dir | file.nii[.gz]> --out DIR [--json] [--model DIR] [--backend NAME]
+                    [--series UID] [--bval F --bvec F]
+                                       AI second read (PCA → KMeans → CNN): writes clusters.nii.gz,
+                                       heatmap.nii.gz and report.json (FHIR R4 Bundle) into DIR; stage
+                                       times and backend on stderr; --json prints the finding on stdout.
+                                       Exit 1 for input or a model it cannot use, 2 for usage
   neuroward simulate-ward --broker URL --beds N --interval SECONDS [--scenario NAME] [--ward W]
                          [--duration SECONDS] [--drift-seconds S] [--credentials FILE]
                          [--username U --password P] [--patients REF,REF,...]
@@ -142,6 +148,36 @@ async function dti(command: string | undefined, args: string[]): Promise<number>
   throw new UsageError(`unknown command: dti ${command ?? ''}`);
 }
 
+/** `analyze` works on files alone, like `dti`. Exit 1 for input or a model it cannot use (said on stderr). */
+async function analyzeCommand(args: string[]): Promise<number> {
+  const valued = ['--out', '--series', '--bval', '--bvec', '--model', '--backend'];
+  const input = args.find((a, i) => !a.startsWith('--') && !valued.includes(args[i - 1] ?? ''));
+  if (!input) throw new UsageError('neuroward analyze: name a DICOM folder or a .nii/.nii.gz file');
+  const out = option(args, '--out');
+  if (!out) throw new UsageError('neuroward analyze needs --out DIR');
+  const backend = option(args, '--backend');
+  const [{ inProcessImagingEngines }, { analyze, defaultModelDir }, { isBackendName, BACKEND_CHAIN }] = await Promise.all([
+    import('../main/imaging/engines.js'),
+    import('./analyze.js'),
+    import('../main/analysis/backends.js'),
+  ]);
+  if (backend !== undefined && !isBackendName(backend)) throw new UsageError(`--backend is one of ${BACKEND_CHAIN.join(', ')}`);
+  try {
+    const summary = await analyze(inProcessImagingEngines(), { input, series: option(args, '--series'), bval: option(args, '--bval'), bvec: option(args, '--bvec') }, out, {
+      model: option(args, '--model') ?? defaultModelDir(),
+      backend,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    if (args.includes('--json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else console.error(`finding: ${summary.finding} (probability ${summary.probability.toFixed(3)}, ${summary.regions.length} region(s)); written to ${out}`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof Error) || !['ImagingInputError', 'ModelFileError'].includes(error.name)) throw error;
+    console.error(`neuroward: analyze: ${error.message}`);
+    return 1;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(HELP);
@@ -154,6 +190,7 @@ async function main(argv: string[]): Promise<number> {
   const [group, command] = argv;
   if (group === 'dti') return dti(command, argv.slice(2));
   if (group === 'simulate-ward') return simulate(argv.slice(1));
+  if (group === 'analyze') return analyzeCommand(argv.slice(1));
   const known = (group === 'audit' && (command === 'verify' || command === 'export')) || (group === 'store' && command === 'key') || (group === 'sync' && (command === 'status' || command === 'run'));
   if (!known) throw new UsageError(`unknown command: ${argv.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')}`);
   let since = 1;

@@ -13,6 +13,7 @@ import type { AppConfig } from '../main/app/config.js';
 import { FhirSyncEngine, type ServerSyncStatus, type SyncRunReport } from '../main/fhir/sync/sync-engine.js';
 import type { ServerPassResult } from '../main/fhir/sync/server-sync.js';
 import type { ServerPullResult } from '../main/fhir/sync/pull.js';
+import { passSucceeded } from '../main/fhir/sync/run-outcome.js';
 import type { SyncServer } from '../main/fhir/sync/settings.js';
 import { FhirValidator } from '../main/fhir/validation.js';
 import { PatientsRepository } from '../main/patients/patients-repo.js';
@@ -80,16 +81,6 @@ export async function syncStatus(config: AppConfig, json: boolean): Promise<numb
   });
 }
 
-/** Whether a server's pass counts as a success for the exit code. */
-function passSucceeded(result: ServerPassResult): boolean {
-  return result.state === 'drained' && result.conflicts === 0 && result.deadLetters === 0;
-}
-
-/** A pull that failed (whole or some types) or met local changes (conflicts) fails the run; skipped is not a failure of its own. */
-function pullSucceeded(pull: ServerPullResult | undefined): boolean {
-  return !pull || ((pull.state === 'done' || pull.state === 'skipped') && pull.conflicts === 0);
-}
-
 function describePull(pull: ServerPullResult | undefined): string {
   if (!pull || (pull.state === 'skipped' && !pull.error)) return '';
   if (pull.state === 'skipped') return '\n  pull: skipped';
@@ -99,8 +90,8 @@ function describePull(pull: ServerPullResult | undefined): string {
 
 function describePass(r: ServerPassResult): string {
   const counts = [`${r.sent} sent`, r.adopted ? `${r.adopted} already there` : '', r.unchanged ? `${r.unchanged} unchanged` : '', r.conflicts ? `${r.conflicts} new conflict(s)` : '', r.deadLetters ? `${r.deadLetters} new dead letter(s)` : '', `${r.requests} request(s)`].filter(Boolean).join(', ');
-  const verdict = passSucceeded(r) ? 'ok' : r.state === 'drained' ? 'NEEDS A PERSON' : r.state.toUpperCase();
-  return `${r.server}: ${verdict}: ${counts}${r.error ? `\n  error: ${r.error}` : ''}${!passSucceeded(r) && r.nextAttemptAt ? `\n  next attempt ${r.nextAttemptAt}` : ''}`;
+  const verdict = passSucceeded(r, undefined) ? 'ok' : r.state === 'drained' ? 'NEEDS A PERSON' : r.state.toUpperCase();
+  return `${r.server}: ${verdict}: ${counts}${r.error ? `\n  error: ${r.error}` : ''}${!passSucceeded(r, undefined) && r.nextAttemptAt ? `\n  next attempt ${r.nextAttemptAt}` : ''}`;
 }
 
 export async function syncRun(config: AppConfig, json: boolean): Promise<number> {
@@ -115,7 +106,7 @@ export async function syncRun(config: AppConfig, json: boolean): Promise<number>
       throw error;
     }
     const pullOf = (server: string) => report.pulls.find((p) => p.server === server);
-    const ok = report.servers.every((r) => passSucceeded(r) && pullSucceeded(pullOf(r.server)));
+    const ok = report.servers.every((r) => passSucceeded(r, pullOf(r.server)));
     store.transaction(() =>
       ledger.append({
         actor: null,

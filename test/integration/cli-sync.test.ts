@@ -3,7 +3,6 @@
  * queued changes, against the real loopback FHIR server (@medplum/fhir-router). Exit codes: 0 every
  * server drained, 1 a server failed or the pass stored a conflict, 2 no server / a bad config / usage.
  */
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,8 +18,9 @@ import { startLoopbackFhirServer, type LoopbackFhirServer } from '../support/fhi
 import { freePort } from '../support/net.js';
 import { startLoopbackOAuthServer } from '../support/oauth-server.js';
 import { testPatient } from '../support/sync-rig.js';
+import { BUILT_CLI, runCli } from '../support/cli-process.js';
 
-const CLI = path.resolve('dist/cli/neuroward.js');
+const CLI = BUILT_CLI;
 const PASSPHRASE = 'cli sync test passphrase';
 let config: AppConfig;
 let fhir: LoopbackFhirServer;
@@ -32,18 +32,7 @@ function configFile(name: string, servers: unknown[]): string {
   writeFileSync(file, JSON.stringify({ fhir: { servers } }));
   return file;
 }
-/** Runs the built CLI without blocking this process: the FHIR server it talks to lives here. */
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => runCli(args, env());
 
 /** Works on the store directly (the CLI is not running meanwhile), as the app's own code would. */
 async function withStore<T>(work: (store: StoreService) => T): Promise<T> {

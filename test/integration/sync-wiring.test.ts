@@ -94,9 +94,10 @@ describe('a configured workstation', () => {
   it('sends a new local change soon after it is saved (kicked, not at the next idle pass)', async () => {
     const started = Date.now();
     const patient = await physician.ok('patients.create', { givenName: 'Quick', familyName: 'Sender', birthDate: '1981-02-03', sex: 'male' });
-    await until('the patient on the server', () => serverPatient(hospital, patient.id), 5_000);
-    // The idle pass comes every 15 s; a kicked one within about a second.
-    expect(Date.now() - started).toBeLessThan(5_000);
+    await until('the patient on the server', () => serverPatient(hospital, patient.id), 10_000);
+    // The idle pass comes every 15 s; a kicked one within about a second (0.3–0.4 s here when idle). The
+    // bound leaves room for a loaded machine and still fails without the kick.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
 

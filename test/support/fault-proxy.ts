@@ -28,6 +28,12 @@ export type Fault =
   | { kind: 'delay'; ms: number }
   /** Forwards at once (the server commits), delivers the answer after `ms`. */
   | { kind: 'delay-answer'; ms: number }
+  /**
+   * Forwards at once (the server commits) and holds the answer until the client has given up on it (its
+   * connection closed: a timeout or abort), however long that takes on a loaded machine; `capMs` (default
+   * 60 s) bounds the wait for a client that never gives up, which then gets the answer late.
+   */
+  | { kind: 'answer-after-client-gave-up'; capMs?: number }
   /** Answers 200 with an HTML page (a captive portal, a web server at the wrong URL). */
   | { kind: 'html'; status?: number }
   /** Forwards, then removes the last `drop` entries from the Bundle the server answered. */
@@ -157,6 +163,20 @@ export async function startFaultProxy(upstreamBaseUrl: string): Promise<FaultPro
       case 'delay-answer': {
         const answer = await pass();
         await new Promise((r) => setTimeout(r, fault.ms));
+        if (!res.destroyed) reply(res, answer.status, answer.headers, answer.body);
+        return;
+      }
+      case 'answer-after-client-gave-up': {
+        const answer = await pass();
+        if (!res.destroyed) {
+          await new Promise<void>((resolve) => {
+            const cap = setTimeout(resolve, fault.capMs ?? 60_000);
+            res.once('close', () => {
+              clearTimeout(cap);
+              resolve();
+            });
+          });
+        }
         if (!res.destroyed) reply(res, answer.status, answer.headers, answer.body);
         return;
       }

@@ -17,6 +17,7 @@ import { reachableFrom } from '../fhir/connectivity.js';
 import { demographicsFromFhir } from '../fhir/patient-from-fhir.js';
 import { sendable } from '../fhir/sync/changes.js';
 import { fieldDifferences, mergeByField, type FieldSide } from '../fhir/sync/merge.js';
+import { currentError, passWithPull } from '../fhir/sync/run-outcome.js';
 import type { SyncServer } from '../fhir/sync/settings.js';
 import type { FhirSyncEngine } from '../fhir/sync/sync-engine.js';
 import type { ConflictRecord, DeadLetterRecord } from '../fhir/sync/sync-state.js';
@@ -152,21 +153,29 @@ export function createSyncHandlers(deps: SyncHandlerDeps): Pick<HandlerTable, Sy
         configured: true,
         running: true,
         outboxPending,
-        servers: engine.status().map((s) => ({
-          ...s,
-          resourceTypes: deps.servers.find((server) => server.name === s.name)?.resourceTypes.slice() ?? '*',
-          reachable: reachableFrom(s),
-          pull: pulls.find((p) => p.server === s.name)?.types ?? [],
-        })) as SyncStatusView['servers'],
+        servers: engine.status().map((s) => {
+          const pull = pulls.find((p) => p.server === s.name)?.types ?? [];
+          // A pull that fails shows on the card as a push failure does (run-outcome.ts).
+          const error = currentError(s, pull);
+          return {
+            ...s,
+            ...error,
+            resourceTypes: deps.servers.find((server) => server.name === s.name)?.resourceTypes.slice() ?? '*',
+            reachable: reachableFrom({ ...s, ...error }),
+            pull,
+          };
+        }) as SyncStatusView['servers'],
       };
     },
 
     'sync.runNow': {
       async: async (_req, ctx) => {
         const report = await requireEngine().runOnce({ force: true });
-        ctx.audit.detail = { servers: report.servers.map((s) => ({ server: s.server, state: s.state, sent: s.sent, conflicts: s.conflicts, deadLetters: s.deadLetters })) };
+        // Each server's push and pull as one verdict, as `neuroward sync run` counts them (run-outcome.ts).
+        const servers = report.servers.map((s) => passWithPull(s, report.pulls.find((p) => p.server === s.server)));
+        ctx.audit.detail = { servers: servers.map((s) => ({ server: s.server, state: s.state, sent: s.sent, conflicts: s.conflicts, deadLetters: s.deadLetters })) };
         deps.changed();
-        return { servers: report.servers, retired: report.retired };
+        return { servers, retired: report.retired };
       },
     },
 

@@ -1,7 +1,7 @@
 /**
  * Where the worker-thread entry files are at run time. Each worker is a real TypeScript module
  * (src/main/imaging/tensor/fit.worker.ts, src/main/store/checkpointer.worker.ts,
- * src/main/imaging/io.worker.ts), typed and linted like
+ * src/main/imaging/io.worker.ts, src/main/analysis/analysis.worker.ts), typed and linted like
  * the rest and bundled by esbuild (scripts/workers.mjs, run by scripts/build.mjs) into
  * `<app root>/dist/workers/<name>.cjs`.
  *
@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The worker bundles; scripts/workers.mjs builds one entry per name. */
-export const WORKER_NAMES = ['tensor-fit', 'wal-checkpointer', 'imaging-io'] as const;
+export const WORKER_NAMES = ['tensor-fit', 'wal-checkpointer', 'imaging-io', 'analysis'] as const;
 export type WorkerName = (typeof WORKER_NAMES)[number];
 
 /** The worker's bundle is not where it should be: the build (or the installation) is incomplete. */
