@@ -21,6 +21,8 @@ export interface ModelManifest {
   /** What the model was trained on and how (free text for the model card and the report). */
   trainedOn: string;
   createdAt: string;
+  /** Volume-level decision threshold on the highest slice probability, chosen on the validation set by scripts/train.ts (absent: the reader picks one). */
+  decisionThreshold?: number;
   sha256: { [MODEL_FILES.topology]: string; [MODEL_FILES.weights]: string };
 }
 
@@ -39,7 +41,7 @@ async function writeWhole(file: string, data: Uint8Array | string): Promise<void
 }
 
 /** Saves `model` into `dir` as model.json + weights.bin + manifest.json; returns the manifest. */
-export async function saveModel(model: tf.LayersModel, dir: string, about: Pick<ModelManifest, 'name' | 'version' | 'trainedOn'>): Promise<ModelManifest> {
+export async function saveModel(model: tf.LayersModel, dir: string, about: Pick<ModelManifest, 'name' | 'version' | 'trainedOn' | 'decisionThreshold'>): Promise<ModelManifest> {
   await mkdir(dir, { recursive: true });
   let manifest: ModelManifest | null = null;
   await model.save(
