@@ -15,3 +15,19 @@ export class StatementCache {
     return prepared;
   }
 }
+
+/** A class that keeps its SQL statements prepared once per store connection (sync state, pull cursors, pulled resources). */
+export abstract class StatementOwner {
+  private readonly statements: StatementCache;
+
+  constructor(
+    protected readonly db: Db,
+    protected readonly now: () => Date,
+  ) {
+    this.statements = new StatementCache(db);
+  }
+
+  protected sql(text: string): Statement {
+    return this.statements.get(text);
+  }
+}

@@ -11,9 +11,8 @@
  * the pull only, and never queued: that is what keeps a change from echoing between servers.
  */
 import type { Appointment, Location, Practitioner, PractitionerRole, Resource, Schedule, Slot } from '@medplum/fhirtypes';
-import type { Db } from '../../store/database.js';
 import type { Outbox } from '../../store/outbox.js';
-import { StatementCache } from '../../store/statements.js';
+import { StatementOwner } from '../../store/statements.js';
 import { canonicalJson, sendable, sha256 } from './changes.js';
 
 /** The resource types the incremental pull asks every server for (issue 10 item 4), in this order. */
@@ -68,20 +67,7 @@ export function contentSha256(resource: Resource): string {
   return sha256(canonicalJson(sendable(resource)));
 }
 
-export class PulledResources {
-  private readonly statements: StatementCache;
-
-  constructor(
-    private readonly db: Db,
-    private readonly now: () => Date,
-  ) {
-    this.statements = new StatementCache(db);
-  }
-
-  private sql(text: string) {
-    return this.statements.get(text);
-  }
-
+export class PulledResources extends StatementOwner {
   get<K extends StoredResourceType>(type: K, id: string): StoredResource<StoredResourceTypes[K]> | null {
     const row = this.sql('SELECT * FROM fhir_resources WHERE resource_type = ? AND resource_id = ?').get(type, id) as Row | undefined;
     return row ? toStored<StoredResourceTypes[K]>(row) : null;

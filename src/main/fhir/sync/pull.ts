@@ -24,7 +24,7 @@
  */
 import type { Bundle, Patient as FhirPatient, Resource } from '@medplum/fhirtypes';
 import type { Db } from '../../store/database.js';
-import { StatementCache } from '../../store/statements.js';
+import { StatementOwner } from '../../store/statements.js';
 import { demographicsFromFhir } from '../patient-from-fhir.js';
 import { changesOfRow, UnsendableRow, type OutboxRow, type ResourceChange } from './changes.js';
 import { contentSha256, type PulledResources, type PullType } from './pull-store.js';
@@ -91,19 +91,7 @@ interface PulledEntry {
 class PullRefused extends Error {}
 
 /** The pull's own SQL: cursors, and the unsent local change of one resource. */
-export class PullState {
-  private readonly statements: StatementCache;
-  constructor(
-    private readonly db: Db,
-    private readonly now: () => Date,
-  ) {
-    this.statements = new StatementCache(db);
-  }
-
-  private sql(text: string) {
-    return this.statements.get(text);
-  }
-
+export class PullState extends StatementOwner {
   cursor(server: string, type: string): number | null {
     const row = this.sql('SELECT last_updated FROM fhir_pull_cursors WHERE server = ? AND resource_type = ?').get(server, type) as { last_updated: string | null } | undefined;
     return row?.last_updated ? Date.parse(row.last_updated) : null;

@@ -9,8 +9,7 @@
  *   and the rows still in doubt (inflight_json) together. A crash before this commit leaves the rows
  *   unfinished and in doubt: the next attempt reads the server first and adopts what is already there.
  */
-import type { Db } from '../../store/database.js';
-import { StatementCache } from '../../store/statements.js';
+import { StatementOwner } from '../../store/statements.js';
 import type { ChangeOperation, OutboxRow, ResourceChange } from './changes.js';
 
 export interface ServerStateRow {
@@ -191,20 +190,7 @@ function toDeadLetter(row: DeadLetterRowDb): DeadLetterRecord {
 /** Resource types whose resources are written once and never edited: their confirmed versions expire. */
 export const APPEND_ONLY_TYPES = ['Observation', 'AuditEvent'] as const;
 
-export class SyncState {
-  private readonly statements: StatementCache;
-
-  constructor(
-    private readonly db: Db,
-    private readonly now: () => Date,
-  ) {
-    this.statements = new StatementCache(db);
-  }
-
-  private sql(text: string) {
-    return this.statements.get(text);
-  }
-
+export class SyncState extends StatementOwner {
   private iso(): string {
     return this.now().toISOString();
   }
