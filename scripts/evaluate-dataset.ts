@@ -171,6 +171,32 @@ export async function phantomSlicesOrSkip(root: string, cacheDir: string, spec: 
   }
 }
 
+/** One phantom of a PhantomSource: its slices, or (`slices` null) the reason the pipeline refuses it. */
+export interface MadePhantom {
+  spec: PhantomSpec;
+  slices: PhantomSlices | null;
+  skipped: string | null;
+  cached: boolean;
+  /** From the start of its making (or cache read) to its delivery. */
+  seconds: number;
+}
+
+/** The phantoms of `specs` in order; none is started once `stop()` is true. */
+export type PhantomSource = (specs: readonly PhantomSpec[], stop?: () => boolean) => AsyncIterable<MadePhantom>;
+
+/** A PhantomSource that makes one phantom at a time on this thread (scripts/phantom-pool.ts: on every core). */
+export function serialPhantomSource(root: string, cacheDir: string): PhantomSource {
+  return async function* (specs, stop = () => false) {
+    for (const spec of specs) {
+      if (stop()) return;
+      const t0 = performance.now();
+      let skipped: string | null = null;
+      const made = await phantomSlicesOrSkip(root, cacheDir, spec, (line) => (skipped = line));
+      yield { spec, slices: made?.slices ?? null, skipped, cached: made?.cached ?? false, seconds: (performance.now() - t0) / 1000 };
+    }
+  };
+}
+
 /** Seeded generator for sampling and shuffling. */
 export const seededRandom = mulberry32;
 

@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { AcquisitionOptions } from './phantom/brain-phantom.js';
-import { phantomSlicesOrSkip, seededRandom, SLICE_VALUES, type PhantomSlices, type PhantomSpec } from './evaluate-dataset.js';
+import { seededRandom, serialPhantomSource, SLICE_VALUES, type PhantomSlices, type PhantomSource, type PhantomSpec } from './evaluate-dataset.js';
 import { expectedCalibrationError, metricsWithCi, reliabilityBins, type MetricsWithCi, type ReliabilityBin, type Scored } from './evaluate-metrics.js';
 import { INPUT_CHANNELS, INPUT_SIZE } from '../src/main/analysis/slices.js';
 
@@ -116,28 +116,31 @@ export interface EvaluateOptions {
   log: (line: string) => void;
   /** Stop making new phantoms after this wall-clock time (ms since the epoch); null: no limit. */
   deadline: number | null;
+  /** Where the phantoms come from (default: made one at a time on this thread). */
+  source?: PhantomSource;
 }
 
 export async function evaluateModel(model: tf.LayersModel, options: EvaluateOptions): Promise<{ report: EvaluationReport; results: PhantomResult[] }> {
   const started = performance.now();
   const results: PhantomResult[] = [];
-  for (const spec of evaluationSpecs(options.count, options.firstSeed, options.acquisition)) {
-    if (options.deadline !== null && Date.now() > options.deadline && results.length >= 2) {
-      options.log(`evaluate: time budget reached after ${results.length} of ${options.count} phantoms`);
-      break;
+  const source = options.source ?? serialPhantomSource(options.root, options.cacheDir);
+  const specs = evaluationSpecs(options.count, options.firstSeed, options.acquisition);
+  let budgetReached = false;
+  const stop = () => (budgetReached ||= options.deadline !== null && Date.now() > options.deadline && results.length >= 2);
+  for await (const { spec, slices: phantom, skipped, cached, seconds } of source(specs, stop)) {
+    if (!phantom) {
+      options.log(skipped ?? `skipped phantom seed ${spec.seed}`);
+      continue;
     }
-    const t0 = performance.now();
-    const made = await phantomSlicesOrSkip(options.root, options.cacheDir, spec, options.log);
-    if (!made) continue;
-    const { slices: phantom, cached } = made;
     const probabilities = Array.from(predictSlices(model, phantom));
     results.push({ seed: spec.seed, acquisition: phantom.acquisition, contrastScale: spec.contrastScale ?? null, lesions: phantom.lesions, labels: phantom.labels, dominantLesionMm: phantom.dominantLesionMm, probabilities });
     const a = phantom.acquisition;
     options.log(
       `evaluate: seed ${spec.seed} ${a.matrix.join('×')}×${a.slices} SNR ${a.snr.toFixed(1)} ${a.directions} dirs × ${a.shells.length} shell(s), ${phantom.lesions.length} lesion(s), ` +
-        `max p ${Math.max(0, ...probabilities).toFixed(3)}, ${((performance.now() - t0) / 1000).toFixed(1)} s${cached ? ' (cached)' : ''}`,
+        `max p ${Math.max(0, ...probabilities).toFixed(3)}, ${seconds.toFixed(1)} s${cached ? ' (cached)' : ''}`,
     );
   }
+  if (budgetReached) options.log(`evaluate: time budget reached after ${results.length} of ${options.count} phantoms`);
   const t = options.volumeThreshold;
   const slices = sliceScores(results);
   const volumes = volumeScores(results);

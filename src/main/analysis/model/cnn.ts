@@ -4,9 +4,10 @@
  * The published design: three convolutional layers with ReLU, two max-pooling layers, a dense output,
  * trained with cross-entropy. Its "softmax output with binary cross-entropy" does not fit together; this
  * model has a two-class softmax (no lesion, lesion) trained with categorical cross-entropy. Between the
- * last convolution and the dense layer sits a global average pool: the decision then cannot depend on
- * where in the window the brain lies, only on what the filters found, which keeps the model from learning
- * one generator's anatomy, and it makes Grad-CAM exact (it equals the class activation map).
+ * last convolution and the dense layer sits a global pool (max by default, average as an option): the
+ * decision then cannot depend on where in the window the brain lies, only on what the filters found,
+ * which keeps the model from learning one generator's anatomy. With either pool Grad-CAM's weights are
+ * the dense layer's (scaled), so the heat map is the class activation map.
  *
  * Grad-CAM (Selvaraju et al. 2017): the gradient of the lesion score with respect to the last
  * convolution's activations, averaged over positions, weights those activations; their ReLU is the heat
@@ -21,6 +22,11 @@ export const LESION_CLASS = 1;
 export interface LesionCnnOptions {
   /** Filters of the three convolutions (default 16, 32, 64). */
   filters?: [number, number, number];
+  /**
+   * How the last convolution's map becomes one vector for the dense layer (default max): the strongest
+   * response anywhere (a small lesion is as visible as a large one) or the mean over the window.
+   */
+  pooling?: 'max' | 'average';
   /** Seed of the weight initialisers. */
   seed?: number;
 }
@@ -38,7 +44,7 @@ export function buildLesionCnn(options: LesionCnnOptions = {}): tf.Sequential {
       tf.layers.conv2d({ name: 'conv2', filters: f2, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }),
       tf.layers.maxPooling2d({ name: 'pool2', poolSize: 2 }),
       tf.layers.conv2d({ name: 'conv3', filters: f3, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(3) }),
-      tf.layers.globalAveragePooling2d({ name: 'pool3' }),
+      options.pooling === 'average' ? tf.layers.globalAveragePooling2d({ name: 'pool3' }) : tf.layers.globalMaxPooling2d({ name: 'pool3' }),
       tf.layers.dense({ name: 'output', units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 10 + 4 }) }),
     ],
   });
