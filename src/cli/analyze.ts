@@ -7,15 +7,14 @@
  */
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { analysisBundle } from '../main/analysis/fhir-report.js';
+import { clusterSummary, heatMapPicture, regionsInMm } from '../main/analysis/read-summary.js';
 import { describeBackend, type BackendName } from '../main/analysis/backends.js';
 import { analyzeSeries, type AnalysisResult } from '../main/analysis/pipeline.js';
 import type { ImagingEngines } from '../main/imaging/imaging-service.js';
 import { writeNifti } from '../main/imaging/nifti.js';
 import { ImagingInputError, type DwiSeries } from '../main/imaging/types.js';
 import { FhirValidator } from '../main/fhir/validation.js';
-import { appRoot } from '../main/workers/locate.js';
 
 const NIFTI = /\.nii(\.gz)?$/i;
 
@@ -35,11 +34,7 @@ export interface AnalyzeSummary {
   stages: { name: string; ms: number }[];
 }
 
-/** <app root>/models/lesion-cnn: the model that ships with the app. */
-export function defaultModelDir(from: string | URL = import.meta.url): string {
-  const start = path.dirname(fileURLToPath(from));
-  return path.join(appRoot(start) ?? start, 'models', 'lesion-cnn');
-}
+export { defaultModelDir } from '../main/analysis/model/model-check.js';
 
 async function readSeries(engines: ImagingEngines, source: AnalyzeSource): Promise<DwiSeries> {
   const info = await stat(source.input).catch(() => null);
@@ -61,6 +56,13 @@ export function summaryOf(result: AnalysisResult, readMs: number): AnalyzeSummar
   };
 }
 
+/** The slice with the highest lesion probability (the first on ties; the middle one when none was analysed). */
+export function mostSuspiciousSlice(result: Pick<AnalysisResult, 'finding' | 'maps'>): number {
+  let best: { z: number; probability: number } | null = null;
+  for (const s of result.finding.slices) if (!best || s.probability > best.probability) best = s;
+  return best?.z ?? Math.floor(result.maps.dims[2] / 2);
+}
+
 export async function analyze(
   engines: ImagingEngines,
   source: AnalyzeSource,
@@ -75,7 +77,16 @@ export async function analyze(
   for (const s of result.stages) options.log(`${s.name} ${s.ms.toFixed(0)} ms`);
   options.log(`backend: ${describeBackend(result.backend)}`);
 
-  const bundle = analysisBundle(result, { sourceLabel: path.basename(path.resolve(source.input)) });
+  const bundle = analysisBundle(
+    {
+      finding: { ...result.finding, slices: result.finding.slices.length },
+      regions: regionsInMm(result.finding.regions, series.affine),
+      clusters: clusterSummary(result, series.pixdim),
+      model: result.model,
+      backend: result.backend,
+    },
+    { sourceLabel: path.basename(path.resolve(source.input)), heatMapPng: heatMapPicture(result.maps.fa, result.heatMap, result.maps.dims, mostSuspiciousSlice(result)) },
+  );
   const validator = new FhirValidator();
   for (const entry of bundle.entry ?? []) {
     const verdict = validator.validate(entry.resource);

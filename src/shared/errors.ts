@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'store-uninitialized',
   'wrong-passphrase',
   'store-corrupted',
+  /** A part the call needs is missing or broken (e.g. the AI model); the rest of the app works. */
+  'unavailable',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -284,6 +284,107 @@ export const studySchema = z.object({
 });
 export type Study = z.infer<typeof studySchema>;
 
+/** The maps an AI read stores beside its study (src/main/analysis/ai-read-service.ts). */
+export const AI_MAP_KINDS = ['heatmap', 'clusters'] as const;
+export type AiMapKind = (typeof AI_MAP_KINDS)[number];
+
+export const AI_READ_STAGES = ['queued', 'loading', 'checks', 'backend', 'model', 'fit', 'features', 'pca-kmeans', 'slices', 'cnn', 'findings', 'saving'] as const;
+
+/** An AI read running in the background, as the window that started it sees it. */
+export const aiReadJobSchema = z.object({
+  id: z.string(),
+  studyId: idSchema,
+  state: z.enum(['running', 'done', 'failed', 'cancelled']),
+  stage: z.enum([...AI_READ_STAGES, 'done', 'failed', 'cancelled']),
+  /** 0..1 within the stage. */
+  stageFraction: z.number(),
+  /** 0..1 over the whole read (stages weighted by their usual share of the time). */
+  fraction: z.number(),
+  message: z.string(),
+  readId: idSchema.nullable(),
+  error: z.string().nullable(),
+  startedAt: isoTime,
+  /** Each finished stage's wall time. */
+  stages: z.array(z.object({ name: z.string(), ms: z.number() })),
+});
+export type AiReadJob = z.infer<typeof aiReadJobSchema>;
+
+const tissueComparisonSchema = z.object({ inside: z.number(), clusterElsewhere: z.number().nullable() });
+/** Change since the prior study's read (null when there is none, or nothing to compare with). */
+const changeSchema = z.object({ faChange: z.number(), mdChange: z.number() });
+export const aiRegionSchema = z.object({
+  /** [i, j, k] voxel indices of the study's grid. */
+  centroidVoxel: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+  /** Scanner coordinates of the centroid (mm, the study's affine). */
+  centroidMm: tuple3,
+  voxels: z.number().int(),
+  volumeMl: z.number(),
+  slices: z.array(z.number().int()),
+  probability: z.number(),
+  cluster: z.number().int(),
+  fa: tissueComparisonSchema,
+  /** mm²/s */
+  md: tissueComparisonSchema,
+  /** The prior read's region nearest in scanner coordinates (within 15 mm), and how FA/MD changed. */
+  prior: changeSchema.extend({ distanceMm: z.number(), priorVolumeMl: z.number() }).nullable(),
+});
+export type AiRegion = z.infer<typeof aiRegionSchema>;
+export const aiClusterSchema = z.object({
+  cluster: z.number().int(),
+  voxels: z.number().int(),
+  volumeMl: z.number(),
+  meanFa: z.number(),
+  /** mm²/s */
+  meanMd: z.number(),
+  prior: changeSchema.nullable(),
+});
+export type AiCluster = z.infer<typeof aiClusterSchema>;
+export const aiDecisionSchema = z.object({
+  kind: z.enum(['confirmed', 'amended', 'rejected']),
+  at: isoTime,
+  by: z.string(),
+  comment: z.string(),
+  /** Amended: the radiologist's conclusion and finding. */
+  conclusion: z.string().nullable(),
+  finding: z.enum(['suspected', 'not-found']).nullable(),
+});
+export const aiReadSchema = z.object({
+  id: idSchema,
+  studyId: idSchema,
+  patientId: idSchema,
+  createdAt: isoTime,
+  createdBy: z.string(),
+  model: z.object({ name: z.string(), version: z.string(), hash: z.string() }),
+  backend: z.object({ name: z.string(), detail: z.string(), skipped: z.array(z.object({ name: z.string(), reason: z.string() })) }),
+  finding: z.enum(['suspected', 'not-found']),
+  probability: z.number(),
+  threshold: z.number(),
+  conclusion: z.string(),
+  regions: z.array(aiRegionSchema),
+  clusters: z.array(aiClusterSchema),
+  slices: z.array(z.object({ z: z.number().int(), probability: z.number() })),
+  stages: z.array(z.object({ name: z.string(), ms: z.number() })),
+  /** The FHIR DiagnosticReport's status. */
+  status: z.enum(['preliminary', 'final', 'amended', 'entered-in-error']),
+  decision: aiDecisionSchema.nullable(),
+  /** The read of this patient's previous study that the changes compare with. */
+  prior: z.object({ readId: idSchema, studyId: idSchema, studyDescription: z.string(), createdAt: isoTime }).nullable(),
+  reportId: idSchema,
+});
+export type AiRead = z.infer<typeof aiReadSchema>;
+
+export const notificationSchema = z.object({
+  id: idSchema,
+  createdAt: isoTime,
+  kind: z.string(),
+  title: z.string(),
+  body: z.string(),
+  patientId: idSchema.nullable(),
+  subject: z.object({ type: z.string(), id: z.string() }).nullable(),
+  readAt: isoTime.nullable(),
+});
+export type Notification = z.infer<typeof notificationSchema>;
+
 export const volumeDataSchema = z.object({
   studyId: idSchema,
   key: z.string(),
@@ -799,7 +900,10 @@ export const channels = {
     audit: 'imaging.link-patient',
   }),
   'imaging.volume': channel({
-    request: z.strictObject({ studyId: idSchema, volume: z.union([z.enum(MAP_KINDS), z.strictObject({ dwi: z.number().int().min(0).max(4095) })]) }),
+    request: z.strictObject({
+      studyId: idSchema,
+      volume: z.union([z.enum(MAP_KINDS), z.strictObject({ dwi: z.number().int().min(0).max(4095) }), z.strictObject({ aiRead: idSchema, map: z.enum(AI_MAP_KINDS) })]),
+    }),
     response: volumeDataSchema,
     permission: 'imaging:read',
     audit: 'imaging.read',
@@ -1034,6 +1138,56 @@ export const channels = {
   'sync.discardDeadLetter': channel({ request: z.strictObject({ id: z.number().int().min(1) }), response: syncDeadLetterSchema, permission: 'sync:manage', audit: 'sync.dead-letter.discard' }),
   /** Queues the change again (a new outbox row); servers that hold it already skip it. */
   'sync.requeueDeadLetter': channel({ request: z.strictObject({ id: z.number().int().min(1) }), response: syncDeadLetterSchema, permission: 'sync:manage', audit: 'sync.dead-letter.requeue' }),
+
+  /**
+   * The AI second read (issue 9): run one on a stored study (a background job; progress as
+   * `analysis.job` events to this window), cancel it, list a study's reads with the model's state, show
+   * a read's FHIR report as queued, and the radiologist's decision. Nothing is final without a person.
+   */
+  'analysis.run': channel({ request: z.strictObject({ studyId: idSchema }), response: aiReadJobSchema, permission: 'imaging:write', audit: 'analysis.start' }),
+  'analysis.cancel': channel({ request: z.strictObject({ jobId: z.string().uuid() }), response: aiReadJobSchema, permission: 'imaging:write', audit: 'analysis.cancel' }),
+  'analysis.jobs': channel({ request: empty, response: z.object({ jobs: z.array(aiReadJobSchema) }), permission: 'imaging:write', audit: null }),
+  'analysis.reads': channel({
+    request: z.strictObject({ studyId: idSchema }),
+    response: z.object({
+      reads: z.array(aiReadSchema),
+      /** The model a new read would use: its identity, or why it cannot be used (missing, corrupt). */
+      model: z.object({ name: z.string().nullable(), version: z.string().nullable(), hash: z.string().nullable(), error: z.string().nullable() }),
+    }),
+    permission: 'imaging:read',
+    audit: 'analysis.list',
+  }),
+  /** The FHIR resources of a read's report as they were last queued (DiagnosticReport first). */
+  'analysis.report': channel({
+    request: z.strictObject({ readId: idSchema }),
+    response: z.object({ resources: z.array(z.record(z.string(), z.unknown())) }),
+    permission: 'imaging:read',
+    audit: 'analysis.report-read',
+  }),
+  'analysis.decide': channel({
+    request: z
+      .strictObject({
+        readId: idSchema,
+        decision: z.enum(['confirm', 'amend', 'reject']),
+        comment: z.string().trim().min(3, 'say why in at least 3 characters').max(2000),
+        /** Amend: the radiologist's own conclusion and finding. */
+        conclusion: z.string().trim().min(3).max(4000).optional(),
+        finding: z.enum(['suspected', 'not-found']).optional(),
+      })
+      .refine((r) => (r.decision === 'amend') === (r.conclusion !== undefined && r.finding !== undefined), { message: 'an amendment names the conclusion and the finding (and only an amendment does)' }),
+    response: aiReadSchema,
+    permission: 'imaging:write',
+    audit: 'analysis.decide',
+  }),
+
+  /** The in-app inbox of the caller's role (e.g. physicians: confirmed suspected lesions). */
+  'notifications.list': channel({
+    request: z.strictObject({ limit: z.number().int().min(1).max(200).default(50) }),
+    response: z.object({ notifications: z.array(notificationSchema), unread: z.number().int() }),
+    permission: 'patients:read',
+    audit: 'notification.list',
+  }),
+  'notifications.markRead': channel({ request: z.strictObject({ id: idSchema }), response: notificationSchema, permission: 'patients:read', audit: 'notification.read' }),
 } as const satisfies Record<string, ChannelDef>;
 
 export type Channels = typeof channels;
@@ -1059,6 +1213,10 @@ export const events = {
   'connectivity.changed': connectivitySchema,
   /** Progress and outcome of an import started from this window. */
   'imaging.job': imagingJobSchema,
+  /** Progress and outcome of an AI read started from this window. */
+  'analysis.job': aiReadJobSchema,
+  /** A notification for the signed-in role arrived (the inbox re-reads its list). */
+  'notifications.changed': z.object({ unread: z.number().int() }),
   /** At most once a second: beds that changed and, when they changed, all active alarms. */
   'ward.update': z.object({ beds: z.array(bedViewSchema), alarms: z.array(alarmViewSchema).nullable(), link: wardBoardSchema.shape.link, counters: wardBoardSchema.shape.counters }),
 } as const;

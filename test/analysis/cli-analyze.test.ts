@@ -97,8 +97,12 @@ describe('neuroward analyze', () => {
     expect(report.meta.security.map((s) => s.code)).toContain('AIAST');
     expect(report.conclusion).toContain(modelHash(model.manifest));
     expect(report.conclusion).toContain('not for clinical diagnosis');
+    // The volume's probability, one per region, one per tissue cluster; the heat map as a PNG Media.
     const observations = bundle.entry.filter((e) => e.resource.resourceType === 'Observation');
-    expect(observations.length).toBe(1 + (summary.regions as unknown[]).length);
+    expect(observations.length).toBe(1 + (summary.regions as unknown[]).length + 4);
+    const media = bundle.entry.filter((e) => e.resource.resourceType === 'Media');
+    expect(media).toHaveLength(1);
+    expect((media[0]!.resource.content as { contentType: string }).contentType).toBe('image/png');
   }, 180_000);
 
   it('reads a phantom given as NIfTI + bval/bvec', async () => {

@@ -50,6 +50,14 @@ function example(channel: ChannelName, username: string): unknown {
     'imaging.studies': {},
     'imaging.linkPatient': { studyId: '00000000-0000-4000-8000-000000000000', patientId },
     'imaging.volume': { studyId: '00000000-0000-4000-8000-000000000000', volume: 'fa' },
+    'analysis.run': { studyId: '00000000-0000-4000-8000-000000000000' },
+    'analysis.cancel': { jobId: '00000000-0000-4000-8000-000000000000' },
+    'analysis.jobs': {},
+    'analysis.reads': { studyId: '00000000-0000-4000-8000-000000000000' },
+    'analysis.report': { readId: '00000000-0000-4000-8000-000000000000' },
+    'analysis.decide': { readId: '00000000-0000-4000-8000-000000000000', decision: 'reject', comment: 'rbac probe' },
+    'notifications.list': {},
+    'notifications.markRead': { id: '00000000-0000-4000-8000-000000000000' },
     'adt.admit': { patientId, bedKey: 'RBAC/1', reason: 'rbac probe' },
     'adt.transfer': { patientId, toBedKey: 'RBAC/2' },
     'adt.discharge': { patientId, reason: 'rbac probe' },
@@ -136,6 +144,16 @@ const POLICY: Record<ChannelName, readonly Subject[]> = {
   // Linking a study stored without a patient is part of the radiologist's import (issue 8).
   'imaging.linkPatient': ['radiologist'],
   'imaging.volume': ['radiologist', 'physician'],
+  // The AI read: radiologists run it and decide on it; physicians read it (and its report) as they read images.
+  'analysis.run': ['radiologist'],
+  'analysis.cancel': ['radiologist'],
+  'analysis.jobs': ['radiologist'],
+  'analysis.reads': ['radiologist', 'physician'],
+  'analysis.report': ['radiologist', 'physician'],
+  'analysis.decide': ['radiologist'],
+  // Each role's own inbox (what a notice says about a patient needs patients:read).
+  'notifications.list': ['radiologist', 'physician', 'nurse', 'receptionist'],
+  'notifications.markRead': ['radiologist', 'physician', 'nurse', 'receptionist'],
   'alarms.log': WARD,
   // Admissions (who is in which bed, so whose readings they are) are the ward's clinical staff's.
   'adt.admit': WARD,
@@ -212,6 +230,8 @@ describe(`RBAC: ${CHANNEL_NAMES.length} channels × ${subjects.length} subjects 
     // or imaging.linkPatient (permission patients:create-from-study), never through patients.create.
     expect(allowed('patients.create', 'radiologist')).toBe(false);
     expect(allowed('imaging.linkPatient', 'physician')).toBe(false);
+    expect(allowed('analysis.decide', 'physician')).toBe(false); // a radiologist decides on the AI read
+    expect(allowed('analysis.reads', 'receptionist')).toBe(false);
     expect(allowed('monitors.create', 'nurse')).toBe(false); // only the administrator issues monitor credentials
     expect(allowed('users.create', 'physician')).toBe(false);
     expect(allowed('auth.breakGlass', 'receptionist')).toBe(false);

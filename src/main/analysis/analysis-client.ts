@@ -10,7 +10,7 @@ import { onSharedMemory } from '../imaging/io-job.js';
 import { ImagingInputError, type DwiSeries } from '../imaging/types.js';
 import { workerFile } from '../workers/locate.js';
 import type { AnalysisControl, AnalysisMessage, AnalysisRequest } from './analysis-job.js';
-import { ModelFileError } from './model/model-files.js';
+import { ModelFileError } from './model/model-check.js';
 import type { AnalysisResult, StageProgress } from './pipeline.js';
 
 export const CANCEL_GRACE_MS = 5000;

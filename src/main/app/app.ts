@@ -26,6 +26,7 @@ import type { Envelope } from '../../shared/errors.js';
 import { FhirSyncEngine } from '../fhir/sync/sync-engine.js';
 import { FhirValidator } from '../fhir/validation.js';
 import type { SyncServer } from '../fhir/sync/settings.js';
+import { AiReadService } from '../analysis/ai-read-service.js';
 
 /** One line per server for the start-up log: where it is and what it receives. */
 export function describeSyncServer(server: SyncServer): string {
@@ -162,6 +163,19 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     log,
   });
 
+  const aiReads = new AiReadService({
+    store,
+    modelDir: config.analysis.modelDir,
+    validator,
+    ledger: () => new AuditLedger(store.db, now),
+    now,
+    notify: (connectionId, job) => connections.get(connectionId)?.send('analysis.job', job),
+    notifyRole: (role, unread) => {
+      for (const connection of connections.values()) if (sessions.forConnection(connection.id)?.role === role) connection.send('notifications.changed', { unread });
+    },
+    log,
+  });
+
   // Who is in which bed: the ward stores each reading under the admitted patient and shows them on the board.
   const adt = new AdtService({ db: () => store.db, patients: (db) => new PatientsRepository(db, now), now, log });
   const ward = new WardService({
@@ -212,6 +226,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     connectivity,
     liveConnections,
     imaging,
+    aiReads,
     ward,
     adt,
     signInGuard,
@@ -305,6 +320,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
       clearInterval(refusalTimer);
       flushRefusals(true);
       await imaging.idle();
+      await aiReads.idle();
       await wardStarting;
       await ward.stop();
       // A pass in progress finishes and records its outcome before the store closes.

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultModelDir } from '../analysis/model/model-check.js';
 import { z } from 'zod';
 import { resolveServers, syncServerSettingsSchema, type SyncServer } from '../fhir/sync/settings.js';
 
@@ -91,6 +92,12 @@ export const configFileSchema = z.strictObject({
       importRoots: z.array(z.string().min(1)).max(32).optional(),
     })
     .optional(),
+  analysis: z
+    .strictObject({
+      /** The AI read's model folder (model.json, weights.bin, manifest.json); default: the one shipped in models/lesion-cnn. */
+      modelDir: z.string().min(1).optional(),
+    })
+    .optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -118,6 +125,7 @@ export interface AppConfig {
   /** The FHIR servers with their secrets read (once, at start); empty: changes queue in the outbox. */
   fhirServers: SyncServer[];
   imaging: { importRoots: string[] };
+  analysis: { modelDir: string };
 }
 
 export const DEFAULT_PORT = 4780;
@@ -315,6 +323,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
     imaging: {
       importRoots: (s.imaging?.importRoots ?? [os.homedir(), '/media', '/mnt'].filter((dir) => process.platform !== 'win32' || dir === os.homedir())).map((dir) => path.resolve(dir)),
     },
+    analysis: { modelDir: s.analysis?.modelDir ? path.resolve(s.analysis.modelDir) : defaultModelDir() },
     fhirServers,
   };
 }

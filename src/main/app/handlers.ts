@@ -25,6 +25,8 @@ import { hideRestrictedNames } from '../vitals/ward-service.js';
 import type { SignInGuard } from '../security/sign-in-guard.js';
 import type { PatientAccess } from '../security/patient-access.js';
 import { createSyncHandlers, type SyncHandlerDeps } from './sync-handlers.js';
+import { createAnalysisHandlers } from './analysis-handlers.js';
+import type { AiReadService } from '../analysis/ai-read-service.js';
 
 export interface HandlerDeps {
   config: AppConfig;
@@ -35,6 +37,7 @@ export interface HandlerDeps {
   connectivity: ConnectivityMonitor;
   liveConnections: ReadonlySet<string>;
   imaging: ImagingService;
+  aiReads: AiReadService;
   ward: WardService;
   /** Admissions: who is in which bed (src/main/adt/). */
   adt: AdtService;
@@ -90,6 +93,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     ...createImagingHandlers(deps),
     ...createAdtHandlers(deps),
     ...createSyncHandlers({ store, patientAccess, now, ...deps.sync }),
+    ...createAnalysisHandlers({ store, reads: deps.aiReads, patientAccess, now }),
     'app.status': (_req, ctx) => status(ctx),
 
     'store.unlock': {

@@ -9,6 +9,8 @@ import type { Study } from '../../shared/ipc.js';
 import { roleHasPermission } from '../../shared/roles.js';
 import type { ImagingService, ImagingViewer } from '../imaging/imaging-service.js';
 import { StudiesRepository } from '../imaging/studies-repo.js';
+import { AiReadsRepository } from '../analysis/ai-reads-repo.js';
+import { NwError } from '../../shared/errors.js';
 import type { PatientAccess } from '../security/patient-access.js';
 import type { Session } from '../security/sessions.js';
 import type { StoreService } from '../store/store-service.js';
@@ -98,7 +100,8 @@ export function createImagingHandlers(deps: ImagingHandlerDeps): Pick<HandlerTab
 
     'imaging.volume': (req, ctx) => {
       const session = requireSession(ctx);
-      const key = typeof req.volume === 'string' ? req.volume : `dwi:${req.volume.dwi}`;
+      const v = req.volume;
+      const key = typeof v === 'string' ? v : 'dwi' in v ? `dwi:${v.dwi}` : `ai:${v.aiRead}:${v.map}`;
       const studies = new StudiesRepository(store.db, now);
       const study = studies.get(req.studyId);
       ctx.audit.entityType = 'ImagingStudy';
@@ -106,6 +109,8 @@ export function createImagingHandlers(deps: ImagingHandlerDeps): Pick<HandlerTab
       ctx.audit.patientId = study?.patientId ?? (study ? patientAccess.recordId(studyOwnerRef(study)) : null);
       ctx.audit.detail = { volume: key };
       patientAccess.assertCanRead(session, study ? studyOwnerRef(study) : null);
+      // An AI read's map is asked for by read and study; a read of another study is not found here.
+      if (typeof v !== 'string' && 'aiRead' in v && new AiReadsRepository(store.db, now).get(v.aiRead)?.studyId !== req.studyId) throw new NwError('not-found', 'No such AI read of this study.');
       return studies.volume(req.studyId, key);
     },
   };

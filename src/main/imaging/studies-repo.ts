@@ -256,6 +256,39 @@ export class StudiesRepository {
     return this.get(studyId)!;
   }
 
+  /**
+   * The stored diffusion series of a study (every DWI volume, gradients, grid) as the readers gave it,
+   * for work that needs the raw signal again (the AI read). Null when the study does not exist.
+   */
+  series(studyId: string): DwiSeries | null {
+    const row = this.db.prepare(`${SELECT} AND s.id = ?`).get(studyId) as StudyRow | undefined;
+    if (!row) return null;
+    const study = toStudy(row);
+    const [nx, ny, nz, nv] = study.dims;
+    const size = nx * ny * nz;
+    const data = new Float32Array(size * nv);
+    const read = this.db.prepare('SELECT data FROM imaging_volumes WHERE study_id = ? AND key = ?');
+    for (let v = 0; v < nv; v++) {
+      const volume = read.get(studyId, `dwi:${v}`) as { data: Buffer } | undefined;
+      if (!volume || volume.data.byteLength !== size * 4) throw new NwError('store-corrupted', `Study ${studyId} is missing DWI volume ${v} (or it has the wrong size).`);
+      data.set(new Float32Array(volume.data.buffer.slice(volume.data.byteOffset, volume.data.byteOffset + volume.data.byteLength)), v * size);
+    }
+    return {
+      dims: study.dims,
+      data,
+      pixdim: study.pixdim,
+      affine: JSON.parse(row.affine_json) as DwiSeries['affine'],
+      bvals: study.bvals,
+      bvecs: JSON.parse(row.bvecs_json) as DwiSeries['bvecs'],
+      source: { kind: study.sourceKind, files: [study.sourcePath], ...(study.manufacturer ? { manufacturer: study.manufacturer } : {}), ...(study.description ? { seriesDescription: study.description } : {}) },
+    };
+  }
+
+  /** Removes a study's volumes whose key starts with `prefix` (e.g. what a failed AI read had written). */
+  deleteVolumes(studyId: string, prefix: string): number {
+    return this.db.prepare("DELETE FROM imaging_volumes WHERE study_id = ? AND substr(key, 1, length(?)) = ?").run(studyId, prefix, prefix).changes;
+  }
+
   volume(studyId: string, key: string): VolumeData {
     const studyRow = this.db.prepare(`${SELECT} AND s.id = ?`).get(studyId) as StudyRow | undefined;
     if (!studyRow) throw new NwError('not-found', 'No such study.');

@@ -510,6 +510,69 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fhir_resources_type_updated ON fhir_resources(resource_type, updated_at);
     `,
   },
+  {
+    version: 13,
+    name: 'AI reads of studies and the radiologist decisions on them; in-app notifications',
+    sql: `
+      -- One row per AI second read of a study (analysis/ai-reads-repo.ts). The model's finding is kept
+      -- as it was (finding, probability, result_json); the radiologist's decision is added beside it,
+      -- never over it. status follows the FHIR DiagnosticReport the read is sent as: preliminary until
+      -- a radiologist confirms (final), amends (amended) or rejects it (entered-in-error). The heat map
+      -- and the cluster map are imaging_volumes rows of the study, keys ai:<read id>:heatmap / :clusters.
+      CREATE TABLE ai_reads (
+        id TEXT PRIMARY KEY,
+        study_id TEXT NOT NULL REFERENCES imaging_studies(id) ON DELETE CASCADE,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_by_user_id TEXT NOT NULL,
+        model_name TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        model_hash TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        finding TEXT NOT NULL CHECK (finding IN ('suspected', 'not-found')),
+        probability REAL NOT NULL,
+        threshold REAL NOT NULL,
+        conclusion TEXT NOT NULL,
+        -- Regions, slice probabilities, per-cluster FA/MD, stage times, backends tried.
+        result_json TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('preliminary', 'final', 'amended', 'entered-in-error')),
+        decision TEXT CHECK (decision IS NULL OR decision IN ('confirmed', 'amended', 'rejected')),
+        decided_at TEXT,
+        decided_by TEXT,
+        decided_by_user_id TEXT,
+        decision_comment TEXT,
+        -- What the radiologist concluded when amending; the finding they settled on.
+        amended_conclusion TEXT,
+        amended_finding TEXT CHECK (amended_finding IS NULL OR amended_finding IN ('suspected', 'not-found')),
+        -- The report's FHIR resources as last queued (DiagnosticReport, Device, Observations, Media).
+        resources_json TEXT NOT NULL,
+        -- The FHIR DiagnosticReport's version: 1 when queued, +1 per decision (one decision per read).
+        report_version INTEGER NOT NULL DEFAULT 1,
+        CHECK ((decision IS NULL) = (decided_at IS NULL) AND (decision IS NULL) = (status = 'preliminary')),
+        CHECK ((decision = 'amended') = (amended_conclusion IS NOT NULL))
+      );
+      CREATE INDEX ai_reads_study ON ai_reads(study_id, created_at);
+      CREATE INDEX ai_reads_patient ON ai_reads(patient_id, created_at);
+
+      -- Messages to a role's in-app inbox (e.g. a confirmed suspected lesion for the physicians), with
+      -- the patient they are about and what they point to. read_at: first opened by someone of the role.
+      CREATE TABLE notifications (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        recipient_role TEXT NOT NULL,
+        patient_id TEXT REFERENCES patients(id),
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        subject_type TEXT,
+        subject_id TEXT,
+        read_at TEXT,
+        read_by_user_id TEXT
+      );
+      CREATE INDEX notifications_role ON notifications(recipient_role, created_at);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

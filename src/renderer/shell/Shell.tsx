@@ -14,6 +14,8 @@ import { describeConnectivity, useConnectivity } from '../stores/connectivity.js
 import { href, useRoute } from '../stores/route.js';
 import { areaAllowed, isAreaId, visibleAreas } from './areas.js';
 import { Home } from './Home.js';
+import { Inbox } from './Inbox.js';
+import { hasPermission } from '../stores/session.js';
 import { useActivityHeartbeat, useConnectivityPolling, useNow } from './hooks.js';
 
 export function Shell({ session }: { session: SessionInfo }) {
@@ -112,6 +114,7 @@ function TopBar({ session }: { session: SessionInfo }) {
           {problem}
         </span>
       ) : null}
+      {hasPermission(session, 'patients:read') && !session.locked ? <Inbox /> : null}
       <div className="topbar__user" data-testid="current-user">
         <span className="topbar__name">{session.user.displayName}</span>
         <span className="topbar__role">{ROLE_LABELS[session.user.role]}</span>

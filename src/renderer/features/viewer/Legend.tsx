@@ -47,6 +47,25 @@ export function Legend({ overlay, volume }: { overlay: OverlayDef; volume: Loade
     );
   }
 
+  if (overlay.legend.kind === 'categories') {
+    return (
+      <figure className="legend" data-testid="overlay-legend" aria-label={`${overlay.label} legend`} title={overlay.description}>
+        <figcaption className="legend__title">{overlay.label}</figcaption>
+        <ul className="legend__categories">
+          {overlay.legend.items.map((item) => (
+            <li key={item.label}>
+              <svg className="legend__dot" viewBox="0 0 10 10" aria-hidden="true">
+                <rect width="10" height="10" fill={item.colour} />
+              </svg>
+              {item.label}
+            </li>
+          ))}
+        </ul>
+        <span className="legend__note muted">{overlay.legend.note}</span>
+      </figure>
+    );
+  }
+
   const legend = overlay.legend;
   const [lo, hi] = volume && style.kind === 'scalar' ? style.range(volume) : [0, 1];
   const k = volume ? legend.displayScale(volume) : 1;

@@ -19,7 +19,9 @@ import {
 import { acquisitionFrame, type Vec3 } from './geometry.js';
 import { Legend } from './Legend.js';
 import { StudyNotices, StudyPatient } from './StudyPatient.js';
-import { NO_OVERLAY, OVERLAYS, overlayById, overlayKey } from './overlays.js';
+import { aiOverlays, NO_OVERLAY, OVERLAYS, overlayById, overlayKey } from './overlays.js';
+import { AiReadPanel } from './AiReadPanel.js';
+import { useAnalysis } from '../../stores/analysis.js';
 import type { OverlayInput, RenderBackend, Voi } from './renderer.js';
 import { Viewport, type ViewportHandle } from './Viewport.js';
 import { loadOverlayVolume, loadVolume, type LoadedVolume } from './volumes.js';
@@ -89,7 +91,10 @@ export function StudyView({ study }: { study: Study }) {
   const helpId = useId();
   const ids = { overlay: useId(), opacity: useId(), volume: useId(), window: useId(), level: useId(), slice: useId() };
 
-  const overlayDef = overlayById(overlayId);
+  // The selected AI read's heat map and clusters join the overlays once there is a read.
+  const aiReadId = useAnalysis((s) => (s.studyId === study.id ? s.selectedReadId : null));
+  const aiDefs = useMemo(() => (aiReadId ? aiOverlays(aiReadId) : []), [aiReadId]);
+  const overlayDef = overlayById(overlayId, aiDefs);
   const dwi = Math.min(volumeIndex, Math.max(0, study.dims[3] - 1));
   const base = useLoaded(study.id, `dwi:${dwi}`, () => loadVolume(study.id, { dwi }));
   const overlayVolume = useLoaded(study.id, overlayDef ? overlayKey(overlayDef) : null, () =>
@@ -139,184 +144,187 @@ export function StudyView({ study }: { study: Study }) {
   const numberStep = baseVolume ? Math.max(1e-6, Number(((baseVolume.autoRange[1] - baseVolume.autoRange[0]) / 100).toPrecision(1))) : 1;
 
   return (
-    <div className="study-view">
-      <header className="study-view__head">
-        <h1 className="study-view__title">{study.description || 'Untitled study'}</h1>
-        <p className="muted small">
-          {study.dims.slice(0, 3).join('×')} · {study.dims[3]} volumes · {study.pixdim.map((p) => p.toFixed(2)).join('×')} mm · mean FA{' '}
-          {study.diffusionContrast?.status === 'absent' ? '— (no diffusion contrast)' : study.summary.meanFa.toFixed(2)} ·{' '}
-          {study.masked ? `brain-masked fit (${study.summary.maskedVoxels ?? 0} voxels)` : 'unmasked fit (no mask)'}
-        </p>
-        <StudyPatient study={study} />
-        <StudyNotices study={study} />
-      </header>
+    <div className="study-layout">
+      <div className="study-view">
+        <header className="study-view__head">
+          <h1 className="study-view__title">{study.description || 'Untitled study'}</h1>
+          <p className="muted small">
+            {study.dims.slice(0, 3).join('×')} · {study.dims[3]} volumes · {study.pixdim.map((p) => p.toFixed(2)).join('×')} mm · mean FA{' '}
+            {study.diffusionContrast?.status === 'absent' ? '— (no diffusion contrast)' : study.summary.meanFa.toFixed(2)} ·{' '}
+            {study.masked ? `brain-masked fit (${study.summary.maskedVoxels ?? 0} voxels)` : 'unmasked fit (no mask)'}
+          </p>
+          <StudyPatient study={study} />
+          <StudyNotices study={study} />
+        </header>
 
-      <div className="toolbar viewer-toolbar" role="toolbar" aria-label="View controls">
-        <div className="tool">
-          <label htmlFor={ids.overlay}>Overlay</label>
-          <select id={ids.overlay} value={overlayDef ? overlayDef.id : NO_OVERLAY} onChange={(e) => setOverlay(e.target.value)}>
-            <option value={NO_OVERLAY}>None</option>
-            {OVERLAYS.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.label}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="tool">
-          <label htmlFor={ids.opacity}>Opacity</label>
-          <input
-            id={ids.opacity}
-            type="range"
-            min={0}
-            max={100}
-            step={5}
-            value={Math.round(opacity * 100)}
-            onChange={(e) => setOpacity(Number(e.target.value) / 100)}
-            disabled={!overlayDef}
-            aria-valuetext={`${Math.round(opacity * 100)}%`}
-          />
-          <span className="tool__value">{Math.round(opacity * 100)}%</span>
-        </div>
-        <div className="tool">
-          <label htmlFor={ids.volume}>Volume</label>
-          <select id={ids.volume} value={String(volumeIndex)} onChange={(e) => setVolumeIndex(Number(e.target.value))}>
-            {study.bvals.map((b, i) => (
-              <option key={i} value={i}>
-                {i + 1}: b={Math.round(b)}
-                {b < 50 ? ' (b0)' : ''}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="tool">
-          <label htmlFor={ids.window}>Window</label>
-          <input
-            id={ids.window}
-            type="number"
-            className="tool__number"
-            value={roundNice(wl.window)}
-            step={numberStep}
-            min={0}
-            onChange={(e) => {
-              const w = Number(e.target.value);
-              if (Number.isFinite(w) && w > 0) setWindowLevel({ window: w, level: wl.level });
-            }}
-          />
-        </div>
-        <div className="tool">
-          <label htmlFor={ids.level}>Level</label>
-          <input
-            id={ids.level}
-            type="number"
-            className="tool__number"
-            value={roundNice(wl.level)}
-            step={numberStep}
-            onChange={(e) => {
-              const l = Number(e.target.value);
-              if (Number.isFinite(l) && e.target.value !== '') setWindowLevel({ window: wl.window, level: l });
-            }}
-          />
-        </div>
-        <div className="tool tool--buttons">
-          <button type="button" className="btn btn--small" onClick={() => viewportRef.current?.zoomBy(1 / 1.25)} aria-label="Zoom out" title="Zoom out (−, Ctrl+wheel)">
-            −
-          </button>
-          <span className="tool__value" data-testid="zoom-value">
-            {Math.round(zoom * 100)}%
-          </span>
-          <button type="button" className="btn btn--small" onClick={() => viewportRef.current?.zoomBy(1.25)} aria-label="Zoom in" title="Zoom in (+, Ctrl+wheel)">
-            +
-          </button>
-          <button
-            type="button"
-            className="btn btn--small"
-            aria-pressed={mode === 'pan'}
-            onClick={() => setMode(mode === 'pan' ? 'window' : 'pan')}
-            title="Left-drag pans instead of changing window/level (right or middle drag always pans)"
-          >
-            Pan
-          </button>
-          <button type="button" className="btn btn--small btn--ghost" onClick={reset}>
-            Reset view
-          </button>
-        </div>
-      </div>
-
-      <p id={helpId} className="visually-hidden">
-        Mouse wheel or arrow keys change the slice; drag adjusts brightness and contrast; right or middle drag, or the Pan mode, moves the
-        image; Ctrl with the wheel, or plus and minus, zooms.
-      </p>
-      <div className="viewport-wrap">
-        <Viewport
-          handleRef={viewportRef}
-          base={baseVolume}
-          overlay={overlay}
-          voi={voi}
-          slice={clampedSlice}
-          sliceCount={sliceCount}
-          mode={mode}
-          onSliceStep={onSliceStep}
-          onWindowDrag={onWindowDrag}
-          onZoomChange={(z) => setZoom(Math.round(z * 100) / 100)}
-          onBackend={setBackend}
-          label="DTI image"
-          describedBy={helpId}
-        />
-        {backend?.notice ? (
-          <div className="render-notice" data-testid="render-notice" role="status" title={backend.detail}>
-            {backend.notice}
+        <div className="toolbar viewer-toolbar" role="toolbar" aria-label="View controls">
+          <div className="tool">
+            <label htmlFor={ids.overlay}>Overlay</label>
+            <select id={ids.overlay} value={overlayDef ? overlayDef.id : NO_OVERLAY} onChange={(e) => setOverlay(e.target.value)}>
+              <option value={NO_OVERLAY}>None</option>
+              {[...OVERLAYS, ...aiDefs].map((o) => (
+                <option key={o.id} value={o.id}>
+                  {o.label}
+                </option>
+              ))}
+            </select>
           </div>
-        ) : null}
-        {frame ? (
-          <div className="viewport-annotations" aria-hidden="true">
-            <span className="ann ann--top">{directionLetters(neg(frame.down))}</span>
-            <span className="ann ann--bottom">{directionLetters(frame.down)}</span>
-            <span className="ann ann--left">{directionLetters(neg(frame.right))}</span>
-            <span className="ann ann--right">{directionLetters(frame.right)}</span>
-            <span className="ann ann--bl">
-              Slice {clampedSlice + 1}/{sliceCount} · vol {volumeIndex + 1} b={bval !== undefined ? Math.round(bval) : '?'}
+          <div className="tool">
+            <label htmlFor={ids.opacity}>Opacity</label>
+            <input
+              id={ids.opacity}
+              type="range"
+              min={0}
+              max={100}
+              step={5}
+              value={Math.round(opacity * 100)}
+              onChange={(e) => setOpacity(Number(e.target.value) / 100)}
+              disabled={!overlayDef}
+              aria-valuetext={`${Math.round(opacity * 100)}%`}
+            />
+            <span className="tool__value">{Math.round(opacity * 100)}%</span>
+          </div>
+          <div className="tool">
+            <label htmlFor={ids.volume}>Volume</label>
+            <select id={ids.volume} value={String(volumeIndex)} onChange={(e) => setVolumeIndex(Number(e.target.value))}>
+              {study.bvals.map((b, i) => (
+                <option key={i} value={i}>
+                  {i + 1}: b={Math.round(b)}
+                  {b < 50 ? ' (b0)' : ''}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="tool">
+            <label htmlFor={ids.window}>Window</label>
+            <input
+              id={ids.window}
+              type="number"
+              className="tool__number"
+              value={roundNice(wl.window)}
+              step={numberStep}
+              min={0}
+              onChange={(e) => {
+                const w = Number(e.target.value);
+                if (Number.isFinite(w) && w > 0) setWindowLevel({ window: w, level: wl.level });
+              }}
+            />
+          </div>
+          <div className="tool">
+            <label htmlFor={ids.level}>Level</label>
+            <input
+              id={ids.level}
+              type="number"
+              className="tool__number"
+              value={roundNice(wl.level)}
+              step={numberStep}
+              onChange={(e) => {
+                const l = Number(e.target.value);
+                if (Number.isFinite(l) && e.target.value !== '') setWindowLevel({ window: wl.window, level: l });
+              }}
+            />
+          </div>
+          <div className="tool tool--buttons">
+            <button type="button" className="btn btn--small" onClick={() => viewportRef.current?.zoomBy(1 / 1.25)} aria-label="Zoom out" title="Zoom out (−, Ctrl+wheel)">
+              −
+            </button>
+            <span className="tool__value" data-testid="zoom-value">
+              {Math.round(zoom * 100)}%
             </span>
-            <span className="ann ann--br">
-              W {roundNice(wl.window)} L {roundNice(wl.level)} · {Math.round(zoom * 100)}%
+            <button type="button" className="btn btn--small" onClick={() => viewportRef.current?.zoomBy(1.25)} aria-label="Zoom in" title="Zoom in (+, Ctrl+wheel)">
+              +
+            </button>
+            <button
+              type="button"
+              className="btn btn--small"
+              aria-pressed={mode === 'pan'}
+              onClick={() => setMode(mode === 'pan' ? 'window' : 'pan')}
+              title="Left-drag pans instead of changing window/level (right or middle drag always pans)"
+            >
+              Pan
+            </button>
+            <button type="button" className="btn btn--small btn--ghost" onClick={reset}>
+              Reset view
+            </button>
+          </div>
+        </div>
+
+        <p id={helpId} className="visually-hidden">
+          Mouse wheel or arrow keys change the slice; drag adjusts brightness and contrast; right or middle drag, or the Pan mode, moves the
+          image; Ctrl with the wheel, or plus and minus, zooms.
+        </p>
+        <div className="viewport-wrap">
+          <Viewport
+            handleRef={viewportRef}
+            base={baseVolume}
+            overlay={overlay}
+            voi={voi}
+            slice={clampedSlice}
+            sliceCount={sliceCount}
+            mode={mode}
+            onSliceStep={onSliceStep}
+            onWindowDrag={onWindowDrag}
+            onZoomChange={(z) => setZoom(Math.round(z * 100) / 100)}
+            onBackend={setBackend}
+            label="DTI image"
+            describedBy={helpId}
+          />
+          {backend?.notice ? (
+            <div className="render-notice" data-testid="render-notice" role="status" title={backend.detail}>
+              {backend.notice}
+            </div>
+          ) : null}
+          {frame ? (
+            <div className="viewport-annotations" aria-hidden="true">
+              <span className="ann ann--top">{directionLetters(neg(frame.down))}</span>
+              <span className="ann ann--bottom">{directionLetters(frame.down)}</span>
+              <span className="ann ann--left">{directionLetters(neg(frame.right))}</span>
+              <span className="ann ann--right">{directionLetters(frame.right)}</span>
+              <span className="ann ann--bl">
+                Slice {clampedSlice + 1}/{sliceCount} · vol {volumeIndex + 1} b={bval !== undefined ? Math.round(bval) : '?'}
+              </span>
+              <span className="ann ann--br">
+                W {roundNice(wl.window)} L {roundNice(wl.level)} · {Math.round(zoom * 100)}%
+              </span>
+            </div>
+          ) : null}
+          {base.loading && !baseVolume ? <div className="viewport-status">Loading image…</div> : null}
+          {base.error ? (
+            <div className="viewport-status viewport-status--error" role="alert">
+              Could not load the image: {base.error}
+            </div>
+          ) : null}
+        </div>
+
+        <div className="viewer-foot">
+          <div className="tool tool--slice">
+            <label htmlFor={ids.slice}>Slice</label>
+            <input
+              id={ids.slice}
+              type="range"
+              min={0}
+              max={Math.max(0, sliceCount - 1)}
+              step={1}
+              value={clampedSlice}
+              onChange={(e) => setSlice(Number(e.target.value))}
+              disabled={sliceCount <= 1}
+              aria-valuetext={`${clampedSlice + 1} of ${sliceCount}`}
+            />
+            <span className="tool__value" data-testid="slice-value">
+              {clampedSlice + 1} / {sliceCount}
             </span>
           </div>
-        ) : null}
-        {base.loading && !baseVolume ? <div className="viewport-status">Loading image…</div> : null}
-        {base.error ? (
-          <div className="viewport-status viewport-status--error" role="alert">
-            Could not load the image: {base.error}
-          </div>
-        ) : null}
-      </div>
-
-      <div className="viewer-foot">
-        <div className="tool tool--slice">
-          <label htmlFor={ids.slice}>Slice</label>
-          <input
-            id={ids.slice}
-            type="range"
-            min={0}
-            max={Math.max(0, sliceCount - 1)}
-            step={1}
-            value={clampedSlice}
-            onChange={(e) => setSlice(Number(e.target.value))}
-            disabled={sliceCount <= 1}
-            aria-valuetext={`${clampedSlice + 1} of ${sliceCount}`}
-          />
-          <span className="tool__value" data-testid="slice-value">
-            {clampedSlice + 1} / {sliceCount}
-          </span>
+          {overlayDef ? <Legend overlay={overlayDef} volume={overlayVolume.value} /> : <div className="legend legend--empty muted small">No overlay</div>}
         </div>
-        {overlayDef ? <Legend overlay={overlayDef} volume={overlayVolume.value} /> : <div className="legend legend--empty muted small">No overlay</div>}
+        {overlayVolume.error ? <Alert tone="error">Could not load the {overlayDef?.label ?? ''} map: {overlayVolume.error}</Alert> : null}
+        {backend ? (
+          <p className="render-backend muted small" data-testid="render-backend" data-backend={backend.backend}>
+            {backend.backend === 'webgl' ? 'Rendering: ' : ''}
+            {backend.detail}
+          </p>
+        ) : null}
       </div>
-      {overlayVolume.error ? <Alert tone="error">Could not load the {overlayDef?.label ?? ''} map: {overlayVolume.error}</Alert> : null}
-      {backend ? (
-        <p className="render-backend muted small" data-testid="render-backend" data-backend={backend.backend}>
-          {backend.backend === 'webgl' ? 'Rendering: ' : ''}
-          {backend.detail}
-        </p>
-      ) : null}
+      <AiReadPanel study={study} mapping={baseVolume ? { slices: baseVolume.geometry.dims[2], reversed: baseVolume.geometry.flippedK } : null} />
     </div>
   );
 }

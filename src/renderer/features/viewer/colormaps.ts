@@ -43,7 +43,31 @@ export const DIFFUSIVITY_COLORMAP: ColormapDef = {
   ],
 };
 
-export const COLORMAPS: readonly ColormapDef[] = [FA_COLORMAP, DIFFUSIVITY_COLORMAP];
+/** The AI heat map: dark red → red → yellow → white, as the report's picture (read-summary.ts heatMapPicture). */
+export const HEAT_COLORMAP: ColormapDef = {
+  name: 'neuroward-heat',
+  points: [rgb(0, 96, 0, 0), rgb(0.33, 255, 0, 0), rgb(0.67, 255, 255, 0), rgb(1, 255, 255, 255)],
+};
+
+/**
+ * The four KMeans tissue clusters, one flat colour each (labels 1–4 over the range 0–4 sit at 0.25,
+ * 0.5, 0.75 and 1), colour-blind safe (Okabe–Ito): blue, bluish green, orange, reddish purple.
+ */
+export const CLUSTER_COLOURS: readonly (readonly [number, number, number])[] = [
+  [0, 114, 178],
+  [0, 158, 115],
+  [230, 159, 0],
+  [204, 121, 167],
+];
+export const CLUSTER_COLORMAP: ColormapDef = {
+  name: 'neuroward-clusters',
+  points: [0, 0.3, 0.37, 0.55, 0.62, 0.8, 0.87, 1].map((t, i) => {
+    const [r, g, b] = CLUSTER_COLOURS[Math.floor(i / 2)]!;
+    return rgb(t, r, g, b);
+  }),
+};
+
+export const COLORMAPS: readonly ColormapDef[] = [FA_COLORMAP, DIFFUSIVITY_COLORMAP, HEAT_COLORMAP, CLUSTER_COLORMAP];
 
 const lutCache = new Map<string, Uint8ClampedArray>();
 

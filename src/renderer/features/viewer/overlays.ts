@@ -4,9 +4,9 @@
  * selected; adding a map is adding an entry here (no branch in any component).
  */
 import type { MapKind } from '../../../shared/ipc.js';
-import { DIFFUSIVITY_COLORMAP, FA_COLORMAP, type ColormapDef } from './colormaps.js';
+import { CLUSTER_COLORMAP, CLUSTER_COLOURS, DIFFUSIVITY_COLORMAP, FA_COLORMAP, HEAT_COLORMAP, type ColormapDef } from './colormaps.js';
 import { norm, type Vec3 } from './geometry.js';
-import type { LoadedVolume } from './volumes.js';
+import { requestKey, type LoadedVolume, type VolumeRequest } from './volumes.js';
 
 /** A scalar map through a colour map; values at or below `threshold` are transparent (outside the mask). */
 export interface ScalarStyle {
@@ -36,13 +36,15 @@ export type LegendSpec =
       units: string;
       digits: number;
     }
-  | { kind: 'rgb'; channels: readonly { colour: 'red' | 'green' | 'blue'; label: string; title: string }[]; note: string };
+  | { kind: 'rgb'; channels: readonly { colour: 'red' | 'green' | 'blue'; label: string; title: string }[]; note: string }
+  /** Labelled classes, one flat colour each (CSS colour strings). */
+  | { kind: 'categories'; items: readonly { colour: string; label: string }[]; note: string };
 
 export interface OverlayDef {
   id: string;
   label: string;
   /** What to ask `imaging.volume` for: one map, or several combined by `derive`. */
-  sources: readonly MapKind[];
+  sources: readonly VolumeRequest[];
   /** Builds the displayed volume from the fetched ones (same order as `sources`). */
   derive?: (volumes: LoadedVolume[]) => LoadedVolume;
   style: OverlayStyle;
@@ -111,10 +113,38 @@ export const OVERLAYS: readonly OverlayDef[] = [
 ];
 
 export const NO_OVERLAY = 'none';
+export const AI_HEATMAP = 'ai-heatmap';
+export const AI_CLUSTERS = 'ai-clusters';
+
+/** The two maps of one AI read as overlays: where the model looked, and the tissue clusters it saw. */
+export function aiOverlays(readId: string): OverlayDef[] {
+  return [
+    {
+      id: AI_HEATMAP,
+      label: 'AI heat map',
+      sources: [{ aiRead: readId, map: 'heatmap' }],
+      description: 'Where the AI model found lesion evidence (Grad-CAM × slice probability, 0–1); AI-generated, not for clinical diagnosis',
+      style: { kind: 'scalar', colormap: HEAT_COLORMAP, range: () => [0, 1], threshold: () => 0.05 },
+      legend: { kind: 'bar', displayScale: () => 1, units: 'lesion evidence', digits: 1 },
+    },
+    {
+      id: AI_CLUSTERS,
+      label: 'AI tissue clusters',
+      sources: [{ aiRead: readId, map: 'clusters' }],
+      description: 'PCA + KMeans (k = 4) tissue clusters inside the brain mask, numbered by mean diffusivity',
+      style: { kind: 'scalar', colormap: CLUSTER_COLORMAP, range: () => [0, 4], threshold: () => 0.5 },
+      legend: {
+        kind: 'categories',
+        items: CLUSTER_COLOURS.map(([r, g, b], i) => ({ colour: `rgb(${r}, ${g}, ${b})`, label: `${i + 1}${i === 0 ? ' (lowest MD)' : i === 3 ? ' (highest MD)' : ''}` })),
+        note: 'KMeans k = 4',
+      },
+    },
+  ];
+}
 
 /** Cache key of an overlay's displayed volume. */
 export function overlayKey(def: OverlayDef): string {
-  return def.derive ? `derived-${def.id}` : def.sources[0]!;
+  return def.derive ? `derived-${def.id}` : requestKey(def.sources[0]!);
 }
 
 /**
@@ -147,6 +177,7 @@ export function anatomicalColourFa(v1: LoadedVolume, fa: LoadedVolume): LoadedVo
   return { ...fa, key: 'derived-colour-fa', components: 3, data: out, range: [0, 1], autoRange: [0, 1] };
 }
 
-export function overlayById(id: string): OverlayDef | null {
-  return OVERLAYS.find((o) => o.id === id) ?? null;
+/** The overlay named `id`, among the maps and the open AI read's (`extra`). */
+export function overlayById(id: string, extra: readonly OverlayDef[] = []): OverlayDef | null {
+  return OVERLAYS.find((o) => o.id === id) ?? extra.find((o) => o.id === id) ?? null;
 }

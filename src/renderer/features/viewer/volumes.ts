@@ -3,11 +3,11 @@
  * normalised to a right-handed grid (geometry.ts). A small cache keeps the last few volumes of the
  * open study so that flipping between overlays or DWI volumes does not re-fetch.
  */
-import type { MapKind, VolumeData } from '../../../shared/ipc.js';
+import type { AiMapKind, MapKind, VolumeData } from '../../../shared/ipc.js';
 import { call } from '../../api/client.js';
 import { geometryFromAffine, normaliseVoxels, type Vec3, type VolumeGeometry } from './geometry.js';
 
-export type VolumeRequest = MapKind | { dwi: number };
+export type VolumeRequest = MapKind | { dwi: number } | { aiRead: string; map: AiMapKind };
 
 export interface LoadedVolume {
   studyId: string;
@@ -22,8 +22,9 @@ export interface LoadedVolume {
   autoRange: [number, number];
 }
 
+/** The host's key of what `req` names (imaging.volume answers with the same key). */
 export function requestKey(req: VolumeRequest): string {
-  return typeof req === 'string' ? req : `dwi:${req.dwi}`;
+  return typeof req === 'string' ? req : 'dwi' in req ? `dwi:${req.dwi}` : `ai:${req.aiRead}:${req.map}`;
 }
 
 export function decodeFloat32(base64: string): Float32Array {
