@@ -145,14 +145,28 @@ export function clusterVoxels(features: VoxelFeatures, nvox: number, options: Cl
   }
   const { centroids, inertia } = best!;
 
-  // Every mask voxel to its nearest centroid, projected with the same PCA (means and eigenvectors).
+  // Every mask voxel to its nearest centroid, projected with the same PCA (its means and eigenvectors,
+  // what pca.predict applies) straight from the feature array: no row arrays or matrices per voxel.
+  const model = pca.toJSON() as { means: number[]; U: { get(row: number, column: number): number } };
+  const basis = new Float64Array(width * components);
+  for (let f = 0; f < width; f++) for (let c = 0; c < components; c++) basis[f * components + c] = model.U.get(f, c);
+  const flatCentroids = Float64Array.from(centroids.flat());
   const assignment = new Uint8Array(n);
-  const chunk = 4096;
-  for (let start = 0; start < n; start += chunk) {
-    const rows: number[][] = [];
-    for (let i = start; i < Math.min(n, start + chunk); i++) rows.push(row(i));
-    const projected = pca.predict(rows, { nComponents: components }).to2DArray();
-    projected.forEach((p, k) => (assignment[start + k] = nearest(p, centroids).index));
+  const point = new Float64Array(components);
+  for (let i = 0; i < n; i++) {
+    point.fill(0);
+    for (let f = 0; f < width; f++) {
+      const x = features.values[i * width + f]! - model.means[f]!;
+      for (let c = 0; c < components; c++) point[c]! += x * basis[f * components + c]!;
+    }
+    let index = 0;
+    let distance = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < CLUSTER_COUNT; k++) {
+      let d = 0;
+      for (let c = 0; c < components; c++) d += (point[c]! - flatCentroids[k * components + c]!) ** 2;
+      if (d < distance) [index, distance] = [k, d];
+    }
+    assignment[i] = index;
   }
 
   // Number the clusters by their members' mean MD, lowest first.
