@@ -183,8 +183,16 @@ export class AiReadService {
     try {
       signal.throwIfAborted();
       update({ ...this.progress('loading', 0), message: 'Reading the series from the encrypted store' });
-      const series = studies.series(study.id);
-      if (!series) throw new NwError('not-found', 'The study was removed.');
+      const reader = studies.seriesReader(study.id);
+      if (!reader) throw new NwError('not-found', 'The study was removed.');
+      const { series } = reader;
+      // One volume per turn of the event loop: MQTT ingest and the alarm ticks run on it too.
+      for (let v = 0; v < series.dims[3]; v++) {
+        reader.readVolume(v);
+        if (v % 8 === 7) update({ ...this.progress('loading', (v + 1) / series.dims[3]), message: `Reading volume ${v + 1} of ${series.dims[3]}` });
+        await new Promise((resolve) => setImmediate(resolve));
+        signal.throwIfAborted();
+      }
       update({ ...this.progress('loading', 1), message: 'Series loaded' });
       const analyze = this.deps.analyze ?? analyzeOnWorker;
       const result = await analyze(series, {

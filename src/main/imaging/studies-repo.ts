@@ -258,9 +258,11 @@ export class StudiesRepository {
 
   /**
    * The stored diffusion series of a study (every DWI volume, gradients, grid) as the readers gave it,
-   * for work that needs the raw signal again (the AI read). Null when the study does not exist.
+   * for work that needs the raw signal again (the AI read), read one volume per call of `readVolume`
+   * so that a caller on the main thread can let the event loop run between them. Null when the study
+   * does not exist.
    */
-  series(studyId: string): DwiSeries | null {
+  seriesReader(studyId: string): { series: DwiSeries; readVolume(v: number): void } | null {
     const row = this.db.prepare(`${SELECT} AND s.id = ?`).get(studyId) as StudyRow | undefined;
     if (!row) return null;
     const study = toStudy(row);
@@ -268,19 +270,22 @@ export class StudiesRepository {
     const size = nx * ny * nz;
     const data = new Float32Array(size * nv);
     const read = this.db.prepare('SELECT data FROM imaging_volumes WHERE study_id = ? AND key = ?');
-    for (let v = 0; v < nv; v++) {
-      const volume = read.get(studyId, `dwi:${v}`) as { data: Buffer } | undefined;
-      if (!volume || volume.data.byteLength !== size * 4) throw new NwError('store-corrupted', `Study ${studyId} is missing DWI volume ${v} (or it has the wrong size).`);
-      data.set(new Float32Array(volume.data.buffer.slice(volume.data.byteOffset, volume.data.byteOffset + volume.data.byteLength)), v * size);
-    }
     return {
-      dims: study.dims,
-      data,
-      pixdim: study.pixdim,
-      affine: JSON.parse(row.affine_json) as DwiSeries['affine'],
-      bvals: study.bvals,
-      bvecs: JSON.parse(row.bvecs_json) as DwiSeries['bvecs'],
-      source: { kind: study.sourceKind, files: [study.sourcePath], ...(study.manufacturer ? { manufacturer: study.manufacturer } : {}), ...(study.description ? { seriesDescription: study.description } : {}) },
+      series: {
+        dims: study.dims,
+        data,
+        pixdim: study.pixdim,
+        affine: JSON.parse(row.affine_json) as DwiSeries['affine'],
+        bvals: study.bvals,
+        bvecs: JSON.parse(row.bvecs_json) as DwiSeries['bvecs'],
+        source: { kind: study.sourceKind, files: [study.sourcePath], ...(study.manufacturer ? { manufacturer: study.manufacturer } : {}), ...(study.description ? { seriesDescription: study.description } : {}) },
+      },
+      readVolume(v: number) {
+        const volume = read.get(studyId, `dwi:${v}`) as { data: Buffer } | undefined;
+        if (!volume || volume.data.byteLength !== size * 4) throw new NwError('store-corrupted', `Study ${studyId} is missing DWI volume ${v} (or it has the wrong size).`);
+        // Copied out of the row's buffer: its offset need not be a multiple of 4.
+        data.set(new Float32Array(volume.data.buffer.slice(volume.data.byteOffset, volume.data.byteOffset + volume.data.byteLength)), v * size);
+      },
     };
   }
 
