@@ -4,7 +4,10 @@ import { AREAS, type AreaId } from '../../shared/roles.js';
 
 /** What each area does today, and what is still to come (shown as such, so nobody relies on it). */
 export const AREA_DESCRIPTIONS: Record<AreaId, { now: string; coming?: string }> = {
-  viewer: { now: 'Import DTI series (DICOM, NIfTI), tensor fit, FA, MD, AD, RD and colour-FA maps.', coming: 'the AI second read' },
+  viewer: {
+    now: 'Import DTI series (DICOM, NIfTI), tensor fit, FA, MD, AD, RD and colour-FA maps; an AI second read (heat map, tissue clusters) for a radiologist to confirm, amend or reject.',
+    coming: 'an AI model that detects lesions reliably (today’s is trained on synthetic data and is not for clinical diagnosis)',
+  },
   ward: { now: 'Live bedside vitals with NEWS2, alarms to acknowledge and each alarm’s history.' },
   schedule: { now: 'Nothing yet.', coming: 'appointments, scanner slots, reminders and follow-ups' },
   patients: { now: 'Search, open and register patient records.' },
