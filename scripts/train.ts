@@ -289,6 +289,9 @@ async function main(): Promise<void> {
       const { x, y } = batchTensors(items, random);
       const [loss, accuracy] = (await model.trainOnBatch(x, y)) as number[];
       tf.dispose([x, y]);
+      // trainOnBatch settles without a turn of the event loop: without this, the phantom workers'
+      // messages (the evaluation's phantoms made meanwhile) would wait for the end of training.
+      await new Promise((resolve) => setImmediate(resolve));
       firstBatchLoss ??= loss!;
       lossSum += loss! * items.length;
       accuracySum += accuracy! * items.length;
