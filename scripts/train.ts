@@ -331,7 +331,7 @@ async function main(): Promise<void> {
     (Object.keys(options.acquisition).length ? `, acquisition fixed to ${JSON.stringify(options.acquisition)}` : '') +
     '. Not for clinical diagnosis.';
   await mkdir(options.out, { recursive: true });
-  const manifest = await saveModel(model, options.out, { name: 'neuroward-lesion-cnn', version: `0.1.0-seed${options.seed}`, trainedOn, decisionThreshold: volumeThreshold });
+  const manifest = await saveModel(model, options.out, { name: 'neuroward-lesion-cnn', version: `0.2.0-seed${options.seed}`, trainedOn, decisionThreshold: volumeThreshold });
   await writeJson(path.join(options.out, 'training.json'), {
     options: { ...options, out: path.relative(root, options.out), cache: path.relative(root, options.cache) },
     dataSeconds,
