@@ -350,7 +350,8 @@ export class AiReadService {
       if (finalFinding === 'suspected') {
         const patient = new PatientsRepository(store.db, now).get(decided.patientId);
         const who = patient ? `${patient.givenName} ${patient.familyName} (MRN ${patient.mrn})` : 'a patient';
-        const text = `${by} ${kind} an AI-suspected brain lesion for ${who}: ${kind === 'amended' ? input.conclusion : decided.conclusion.split('. AI-generated')[0]}. Comment: ${input.comment}`;
+        const finding = (kind === 'amended' ? (input.conclusion ?? '') : decided.conclusion.split('. AI-generated')[0]!).replace(/[.\s]+$/, '');
+        const text = `${by} ${kind} an AI-suspected brain lesion for ${who}: ${finding}. Comment: ${input.comment}`;
         new NotificationsRepository(store.db, now).add({ role: 'physician', kind: 'ai-read.lesion-confirmed', title: `Suspected lesion ${kind} for ${who}`, body: text, patientId: decided.patientId, subject: { type: 'DiagnosticReport', id: readId } });
         const communication: Communication & { id: string } = {
           resourceType: 'Communication',
