@@ -94,7 +94,10 @@ describe('pull: paging and the cursor', () => {
     const types = first!.types[0]!;
     expect(first!.state).toBe('done');
     expect(types.applied).toBe(250);
-    expect(types.requests).toBeGreaterThanOrEqual(Math.ceil(250 / 7));
+    // Paged: more than one request. Not necessarily ⌈250 / 7⌉: a page that holds only resources already
+    // applied (a millisecond shared by more than a page, as batch writes on a fast machine make) doubles
+    // the next page's _count (pull.ts), so fewer, larger pages can follow.
+    expect(types.requests).toBeGreaterThan(1);
     expect(storedIds(ws.db, 'Practitioner')).toEqual(written.map((p) => p.id).sort());
     for (const p of written.slice(0, 5)) expect(ws.engine.pulledResources.get('Practitioner', p.id)!.resource.name?.[0]?.family).toBe(p.name![0]!.family);
     expect(outboxRows(ws.db)).toBe(0);
