@@ -15,7 +15,7 @@ import type { AiCluster, AiRead, AiRegion } from '../../shared/ipc.js';
 import type { DwiSeries } from '../imaging/types.js';
 import type { FindingRegion } from './findings.js';
 import type { AnalysisResult } from './pipeline.js';
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 
 export const PRIOR_REGION_MM = 15;
 
@@ -83,16 +83,6 @@ export function withPrior(regions: readonly AiRegion[], clusters: readonly AiClu
 
 // --- The heat map as a picture (the report's derived image) ---------------------------------------
 
-const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 function chunk(type: string, data: Uint8Array): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(data.length, 0);
