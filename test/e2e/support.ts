@@ -30,6 +30,42 @@ export interface Account {
 
 export const shot = (page: Page, name: string) => page.screenshot({ path: `test-results/screens/${name}.png`, fullPage: false });
 
+/**
+ * Composites every canvas of the viewport (Cornerstone's or the CPU renderer's, plus the overlay
+ * canvas) and measures the middle half: the share of lit pixels and of clearly coloured ones.
+ */
+export async function viewportPixels(page: Page): Promise<{ lit: number; coloured: number; mean: number; canvases: number }> {
+  return page.getByTestId('viewer-viewport').evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    const c = document.createElement('canvas');
+    c.width = Math.max(1, Math.round(r.width));
+    c.height = Math.max(1, Math.round(r.height));
+    const ctx = c.getContext('2d');
+    if (!ctx) return { lit: 0, coloured: 0, mean: 0, canvases: 0 };
+    const canvases = [...el.querySelectorAll('canvas')];
+    for (const cv of canvases) {
+      const b = cv.getBoundingClientRect();
+      if (b.width && b.height) ctx.drawImage(cv, b.left - r.left, b.top - r.top, b.width, b.height);
+    }
+    const w = Math.round(c.width / 2);
+    const h = Math.round(c.height / 2);
+    const d = ctx.getImageData(Math.round(c.width / 4), Math.round(c.height / 4), w, h).data;
+    let lit = 0;
+    let coloured = 0;
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const R = d[i]!;
+      const G = d[i + 1]!;
+      const B = d[i + 2]!;
+      sum += R + G + B;
+      if (R + G + B > 45) lit++;
+      if (Math.max(R, G, B) - Math.min(R, G, B) > 40) coloured++;
+    }
+    const n = w * h;
+    return { lit: lit / n, coloured: coloured / n, mean: sum / (3 * n), canvases: canvases.length };
+  });
+}
+
 /** Records Content-Security-Policy violations of the page (read them with `cspViolations`). */
 export async function recordCspViolations(page: Page): Promise<void> {
   await page.addInitScript(() => {

@@ -9,31 +9,11 @@
  */
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { cspViolations, recordCspViolations, shot, signInAs, type Account } from './support.js';
+import { cspViolations, recordCspViolations, shot, signInAs, viewportPixels, type Account } from './support.js';
 
 const DATA = path.resolve('../shared/data');
 const RADIOLOGIST: Account = { username: 'rad.ai.e2e', displayName: 'Dr Ada Reader', roleLabel: 'Radiologist', temporaryPassword: 'temporary ai pass 1', password: 'ai e2e radiologist pw' };
 const PHYSICIAN: Account = { username: 'phys.ai.e2e', displayName: 'Dr Finn Follow', roleLabel: 'Physician', temporaryPassword: 'temporary ai pass 2', password: 'ai e2e physician pw' };
-
-/** Share of clearly coloured pixels in the middle half of the viewport (all its canvases composited). */
-async function colouredShare(page: Page): Promise<number> {
-  return page.getByTestId('viewer-viewport').evaluate((el) => {
-    const r = el.getBoundingClientRect();
-    const c = document.createElement('canvas');
-    c.width = Math.max(1, Math.round(r.width));
-    c.height = Math.max(1, Math.round(r.height));
-    const ctx = c.getContext('2d');
-    if (!ctx) return 0;
-    for (const cv of el.querySelectorAll('canvas')) {
-      const b = cv.getBoundingClientRect();
-      if (b.width && b.height) ctx.drawImage(cv, b.left - r.left, b.top - r.top, b.width, b.height);
-    }
-    const d = ctx.getImageData(Math.round(c.width / 4), Math.round(c.height / 4), Math.round(c.width / 2), Math.round(c.height / 2)).data;
-    let coloured = 0;
-    for (let i = 0; i < d.length; i += 4) if (Math.max(d[i]!, d[i + 1]!, d[i + 2]!) - Math.min(d[i]!, d[i + 1]!, d[i + 2]!) > 40) coloured++;
-    return coloured / (d.length / 4);
-  });
-}
 
 async function runRead(page: Page): Promise<void> {
   const panel = page.getByTestId('ai-panel');
@@ -110,7 +90,7 @@ test('a radiologist imports the Siemens series, runs the AI read, sees both over
         return shown >= Math.min(Number(from), Number(to)) && shown <= Math.max(Number(from), Number(to));
       })
       .toBe(true);
-    await expect.poll(() => colouredShare(page), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect.poll(() => viewportPixels(page).then((p) => p.coloured), { timeout: 30_000 }).toBeGreaterThan(0);
   }
   await shot(page, 'ai-03-heat-map');
 
@@ -118,7 +98,7 @@ test('a radiologist imports the Siemens series, runs the AI read, sees both over
   await read.getByRole('button', { name: 'Tissue clusters' }).click();
   await expect(page.getByLabel('Overlay', { exact: true })).toHaveValue('ai-clusters');
   await expect(page.getByTestId('overlay-legend')).toContainText('KMeans k = 4');
-  await expect.poll(() => colouredShare(page), { timeout: 30_000 }).toBeGreaterThan(0.05);
+  await expect.poll(() => viewportPixels(page).then((p) => p.coloured), { timeout: 30_000 }).toBeGreaterThan(0.05);
   await shot(page, 'ai-04-clusters');
 
   // The report as queued: preliminary, with the heat-map picture.

@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { CHROMIUM_ARGS, CHROMIUM_PATH, E2E_STORAGE_STATE, cspViolations, recordCspViolations, shot, signInAs, type Account } from './support.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, E2E_STORAGE_STATE, cspViolations, recordCspViolations, shot, signInAs, viewportPixels, type Account } from './support.js';
 
 const DATA = path.resolve('../shared/data');
 const RADIOLOGIST: Account = {
@@ -30,42 +30,6 @@ const PHYSICIAN: Account = {
   temporaryPassword: 'temporary viewer pass 2',
   password: 'viewer e2e physician pw',
 };
-
-/**
- * Composites every canvas of the viewport (Cornerstone's or the CPU renderer's, plus the overlay
- * canvas) and measures the middle half: the share of lit pixels and of clearly coloured ones.
- */
-async function viewportPixels(page: Page): Promise<{ lit: number; coloured: number; mean: number; canvases: number }> {
-  return page.getByTestId('viewer-viewport').evaluate((el) => {
-    const r = el.getBoundingClientRect();
-    const c = document.createElement('canvas');
-    c.width = Math.max(1, Math.round(r.width));
-    c.height = Math.max(1, Math.round(r.height));
-    const ctx = c.getContext('2d');
-    if (!ctx) return { lit: 0, coloured: 0, mean: 0, canvases: 0 };
-    const canvases = [...el.querySelectorAll('canvas')];
-    for (const cv of canvases) {
-      const b = cv.getBoundingClientRect();
-      if (b.width && b.height) ctx.drawImage(cv, b.left - r.left, b.top - r.top, b.width, b.height);
-    }
-    const w = Math.round(c.width / 2);
-    const h = Math.round(c.height / 2);
-    const d = ctx.getImageData(Math.round(c.width / 4), Math.round(c.height / 4), w, h).data;
-    let lit = 0;
-    let coloured = 0;
-    let sum = 0;
-    for (let i = 0; i < d.length; i += 4) {
-      const R = d[i]!;
-      const G = d[i + 1]!;
-      const B = d[i + 2]!;
-      sum += R + G + B;
-      if (R + G + B > 45) lit++;
-      if (Math.max(R, G, B) - Math.min(R, G, B) > 40) coloured++;
-    }
-    const n = w * h;
-    return { lit: lit / n, coloured: coloured / n, mean: sum / (3 * n), canvases: canvases.length };
-  });
-}
 
 async function openViewer(page: Page): Promise<void> {
   await page.getByTestId('nav').getByTestId('nav-viewer').click();

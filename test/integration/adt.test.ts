@@ -20,10 +20,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdmissionView, BedView, EventPayload } from '../../src/shared/ipc.js';
-import { openEncryptedDatabase, type Db } from '../../src/main/store/database.js';
-import { derivePassphraseKey, readKeyInfo } from '../../src/main/store/keys.js';
 import { createApp } from '../../src/main/app/app.js';
-import { connect, setUpWorkstation, STORE_PASSPHRASE, type TestConnection, type Workstation } from '../support/harness.js';
+import { connect, setUpWorkstation, STORE_PASSPHRASE, storeReader, type StoreReader, type TestConnection, type Workstation } from '../support/harness.js';
 import { MonitorFleet, provisionMonitors, type MonitorSecret } from '../support/monitors.js';
 
 let ws: Workstation;
@@ -33,7 +31,7 @@ let physician: TestConnection;
 let fleet: MonitorFleet;
 const credentials: MonitorSecret[] = [];
 let seq = 1;
-let key: Buffer;
+let withStore: StoreReader;
 
 interface TestPatient {
   id: string;
@@ -71,14 +69,6 @@ async function reading(bed: string, tsMs: number, patient?: string, vitals: Reco
   return { deviceId, seq: n };
 }
 
-function withStore<T>(fn: (db: Db) => T): T {
-  const db = openEncryptedDatabase(`${ws.config.dataDir}/neuroward.db`, key, { create: false });
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
 
 interface StoredRow {
   patient_ref: string | null;
@@ -131,7 +121,7 @@ const counts = () =>
 
 beforeAll(async () => {
   ws = await setUpWorkstation();
-  key = await derivePassphraseKey(STORE_PASSPHRASE, readKeyInfo(`${ws.config.dataDir}/neuroward.keyinfo.json`)!);
+  withStore = await storeReader(ws);
   const signedIn = await ws.signInAs('nurse');
   nurse = signedIn.connection;
   nurseName = signedIn.session.user.displayName;

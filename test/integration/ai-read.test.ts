@@ -18,9 +18,7 @@ import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AiRead, AiReadJob, VolumeData } from '../../src/shared/ipc.js';
 import { FhirValidator } from '../../src/main/fhir/validation.js';
-import { openEncryptedDatabase, type Db } from '../../src/main/store/database.js';
-import { derivePassphraseKey, readKeyInfo } from '../../src/main/store/keys.js';
-import { setUpWorkstation, STORE_PASSPHRASE, tempDir, type TestConnection, type Workstation } from '../support/harness.js';
+import { setUpWorkstation, storeReader, tempDir, type StoreReader, type TestConnection, type Workstation } from '../support/harness.js';
 import { finishedJob } from '../support/imaging-jobs.js';
 import { sharedData, SHARED_DATA } from '../support/shared-data.js';
 
@@ -37,15 +35,7 @@ let studyId: string;
 let read: AiRead;
 let job: AiReadJob;
 
-let key: Buffer;
-function withStore<T>(fn: (db: Db) => T): T {
-  const db = openEncryptedDatabase(`${ws.config.dataDir}/neuroward.db`, key, { create: false });
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
+let withStore: StoreReader;
 
 interface Queued {
   operation: string;
@@ -91,7 +81,7 @@ const decode = (v: VolumeData) => {
 
 beforeAll(async () => {
   ws = await setUpWorkstation({ imaging: { importRoots: [SHARED_DATA] } });
-  key = await derivePassphraseKey(STORE_PASSPHRASE, readKeyInfo(`${ws.config.dataDir}/neuroward.keyinfo.json`)!);
+  withStore = await storeReader(ws);
   ({ connection: physician } = await ws.signInAs('physician'));
   patientId = (await physician.ok('patients.create', { givenName: 'Ada', familyName: 'Readtest', birthDate: '1968-05-06', sex: 'female' })).id;
   ({ connection: radiologist } = await ws.signInAs('radiologist'));

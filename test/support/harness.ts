@@ -8,6 +8,8 @@ import type { Connection, NeurowardApp } from '../../src/main/app/types.js';
 import type { ImagingEngines } from '../../src/main/imaging/imaging-service.js';
 import type { ChannelName, EventName, RequestOf, ResponseOf, SessionInfo } from '../../src/shared/ipc.js';
 import type { Envelope, WireError } from '../../src/shared/errors.js';
+import { openEncryptedDatabase, type Db } from '../../src/main/store/database.js';
+import { derivePassphraseKey, readKeyInfo } from '../../src/main/store/keys.js';
 
 export const ADMIN = { username: 'admin.jones', displayName: 'Alex Jones', password: 'correct horse battery' };
 export const STORE_PASSPHRASE = 'long enough store passphrase';
@@ -106,5 +108,21 @@ export async function setUpWorkstation(overrides: Partial<AppConfig> = {}, optio
       if (!account) throw new Error(`no demo account for ${role}`);
       return signIn(account.username, account.password);
     },
+  };
+}
+
+/** Runs `fn` on a connection of its own to a workstation's store (what the app wrote, as a reader sees it). */
+export type StoreReader = <T>(fn: (db: Db) => T) => T;
+
+/** A StoreReader for `ws` (set up with STORE_PASSPHRASE); the key is derived once. */
+export async function storeReader(ws: Pick<Workstation, 'config'>): Promise<StoreReader> {
+  const key = await derivePassphraseKey(STORE_PASSPHRASE, readKeyInfo(`${ws.config.dataDir}/neuroward.keyinfo.json`)!);
+  return (fn) => {
+    const db = openEncryptedDatabase(`${ws.config.dataDir}/neuroward.db`, key, { create: false });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
   };
 }
