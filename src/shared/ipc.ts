@@ -492,6 +492,8 @@ export const bedViewSchema = z.object({
   news2: news2ViewSchema.nullable(),
   /** The last hour, one point per minute (latest value in that minute; null where nothing arrived). */
   trend: z.object({ hr: z.array(z.number().nullable()), spo2: z.array(z.number().nullable()), rr: z.array(z.number().nullable()), sbp: z.array(z.number().nullable()) }),
+  /** The minute (ms since the epoch / 60 000) of the trend's last point. */
+  trendMinute: z.number().int(),
   /** Technical conditions of this bed now (no data, device fault, impossible value). */
   technical: z.array(z.string()),
   /** NEWS2 SpO2 scale the bed is scored on: the setting of the patient in it (1 unless a clinician set 2). */
@@ -502,6 +504,15 @@ export const bedViewSchema = z.object({
   admission: bedOccupantSchema.nullable(),
 });
 export type BedView = z.infer<typeof bedViewSchema>;
+
+/** A bed in `ward.update` (see shared/ward-trend.ts): its trend whole only when more than the last point changed. */
+export const bedUpdateSchema = bedViewSchema.extend({
+  /** The whole hour when more than the current minute's point changed since the previous update; else null. */
+  trend: bedViewSchema.shape.trend.nullable(),
+  /** The current minute's point (the trend's last). */
+  trendNow: z.object({ hr: z.number().nullable(), spo2: z.number().nullable(), rr: z.number().nullable(), sbp: z.number().nullable() }),
+});
+export type BedUpdate = z.infer<typeof bedUpdateSchema>;
 
 export const alarmViewSchema = z.object({
   id: z.string(),
@@ -1218,7 +1229,7 @@ export const events = {
   /** A notification for the signed-in role arrived (the inbox re-reads its list). */
   'notifications.changed': z.object({ unread: z.number().int() }),
   /** At most once a second: beds that changed and, when they changed, all active alarms. */
-  'ward.update': z.object({ beds: z.array(bedViewSchema), alarms: z.array(alarmViewSchema).nullable(), link: wardBoardSchema.shape.link, counters: wardBoardSchema.shape.counters }),
+  'ward.update': z.object({ beds: z.array(bedUpdateSchema), alarms: z.array(alarmViewSchema).nullable(), link: wardBoardSchema.shape.link, counters: wardBoardSchema.shape.counters }),
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.output<(typeof events)[E]>;

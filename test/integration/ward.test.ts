@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AlarmView, BedView, WardBoard } from '../../src/shared/ipc.js';
+import type { AlarmView, BedUpdate, BedView, WardBoard } from '../../src/shared/ipc.js';
+import { mergeBedUpdate } from '../../src/shared/ward-trend.js';
 import { createApp } from '../../src/main/app/app.js';
 import { openEncryptedDatabase } from '../../src/main/store/database.js';
 import { derivePassphraseKey, readKeyInfo } from '../../src/main/store/keys.js';
@@ -108,7 +109,41 @@ describe('ward monitoring', () => {
         `the pushed alarm of bed A/${bed}`,
       );
       expect(pushed.at - published, `bed A/${bed}: published → pushed (ms)`).toBeLessThan(300);
+      // The alarm's own tile changes with it (its NEWS2 is the alarm's), in the same push.
+      const beds = (pushed.payload as { beds: { key: string; news2: { risk: string } | null }[] }).beds;
+      expect(beds.find((b) => b.key === `A/${bed}`)?.news2).toMatchObject({ risk: 'high' });
     }
+  });
+
+  it("updates carry a bed's whole trend only when more than its newest point changed; a screen that merges them has the board's trend", async () => {
+    const key = 'A/T1';
+    const from = nurse.events.length;
+    const rates = [71, 74, 77, 80];
+    for (const hr of rates) {
+      await publish('T1', { hr, spo2: 97, rr: 14, tempC: 36.8, sbp: 128, dbp: 76, acvpu: 'A', o2: false });
+      // Each reading in its own update (they go out once a second).
+      await until(() => nurse.events.slice(from).some((e) => e.event === 'ward.update' && (e.payload as { beds: BedUpdate[] }).beds.some((b) => b.key === key && b.trendNow.hr === hr)) || undefined, `the update with hr ${hr}`);
+    }
+    const updates = nurse.events
+      .slice(from)
+      .filter((e) => e.event === 'ward.update')
+      .flatMap((e) => (e.payload as { beds: BedUpdate[] }).beds.filter((b) => b.key === key));
+    expect(updates.length).toBeGreaterThanOrEqual(rates.length);
+    expect(updates[0]!.trend).not.toBeNull(); // a bed the screens have not seen: the whole hour
+    // Four updates within a few seconds: at most one minute boundary between them, so some share a minute.
+    const sameMinute = updates.filter((u, i) => i > 0 && u.trendMinute === updates[i - 1]!.trendMinute);
+    expect(sameMinute.length).toBeGreaterThan(0);
+    for (const u of sameMinute) expect(u.trend).toBeNull();
+    let merged: BedView | undefined;
+    for (const u of updates) {
+      const step = mergeBedUpdate(merged, u);
+      expect(step.complete).toBe(true);
+      merged = step.bed;
+    }
+    const board = (await nurse.ok('ward.board', {})).beds.find((b) => b.key === key)!;
+    expect(merged!.trendMinute).toBe(board.trendMinute);
+    expect(merged!.trend).toEqual(board.trend);
+    expect(board.trend.hr.at(-1)).toBe(80);
   });
 
   it('raises a high alarm for a deteriorating patient, pushes it, and audits the acknowledgement', async () => {

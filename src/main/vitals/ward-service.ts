@@ -18,7 +18,8 @@
  * of its audit entry: what the engine does by itself in one transaction per turn of the event loop
  * (writeAlarmLog), acknowledge and pause in the transaction of their audited call (silence).
  */
-import type { AlarmView, BedView, Spo2Scale, Vitals, WardBoard } from '../../shared/ipc.js';
+import type { AlarmView, BedUpdate, BedView, Spo2Scale, Vitals, WardBoard } from '../../shared/ipc.js';
+import { TREND_MINUTES, TREND_VITALS, type TrendVital } from '../../shared/ward-trend.js';
 import { NwError } from '../../shared/errors.js';
 import type { Db } from '../store/database.js';
 import { AlarmLog, alarmLogEntry, type AlarmLogEntry } from './alarm-log.js';
@@ -31,10 +32,8 @@ import type { VitalsPayload } from './payload.js';
 import { VitalsRepo, type StoredReading } from './vitals-repo.js';
 import { attributeReading, type BedOccupancy, type BedOccupant } from './occupancy.js';
 
-const TREND_MINUTES = 60;
 /** A patient's trend (patientTrend): at most this many bed-minutes in one answer (3 days of one bed). */
 const PATIENT_TREND_MAX_MINUTES = 4320;
-const TREND_KEYS = ['hr', 'spo2', 'rr', 'sbp'] as const;
 const RETENTION_EVERY_MS = 3_600_000;
 /** Due minute bundles are written over this many seconds (one run per second). */
 const BUNDLES_SPREAD_S = 20;
@@ -52,7 +51,9 @@ interface BedState {
   latest: Vitals | null;
   /** Minute number (ms / 60 000) of trend[59]; older minutes shift left. */
   trendMinute: number;
-  trend: Record<(typeof TREND_KEYS)[number], (number | null)[]>;
+  trend: Record<TrendVital, (number | null)[]>;
+  /** The screens have the whole trend but its last point (the next update sends that point alone; see shared/ward-trend.ts). */
+  trendSent: boolean;
   technical: Map<string, string>;
   /** The NEWS2 SpO2 scale the engine scores this bed on: always that of `patientRef` (1 without a patient). */
   spo2Scale: Spo2Scale;
@@ -95,7 +96,7 @@ export interface WardServiceOptions {
   embeddedTls?: EmbeddedTlsFiles | null;
   now: () => Date;
   /** Sends a ward update to every window allowed to see it. */
-  broadcast: (update: { beds: BedView[]; alarms: AlarmView[] | null; link: WardBoard['link']; counters: WardBoard['counters'] }) => void;
+  broadcast: (update: { beds: BedUpdate[]; alarms: AlarmView[] | null; link: WardBoard['link']; counters: WardBoard['counters'] }) => void;
   log: (message: string) => void;
   /**
    * Who is admitted to each bed (ADT; occupancy.ts): readings are stored under, and the board shows, the
@@ -130,7 +131,7 @@ export type PatientTrendMinute = Vitals & { minute: string; bedKey: string; news
  * The beds as someone may see them who may not read restricted records (no break-glass): a restricted
  * patient's name is left out (the MRN stays, as in every list). The same array when there is nothing to hide.
  */
-export function hideRestrictedNames(beds: BedView[]): BedView[] {
+export function hideRestrictedNames<B extends BedView | BedUpdate>(beds: B[]): B[] {
   if (!beds.some((b) => b.admission?.restricted && b.admission.name !== null)) return beds;
   return beds.map((b) => (b.admission?.restricted && b.admission.name !== null ? { ...b, admission: { ...b.admission, name: null } } : b));
 }
@@ -185,9 +186,11 @@ export class WardService {
   /** Engine events not written yet: one transaction per turn of the event loop (writeAlarmLog). */
   private pendingLog: AlarmLogEntry[] = [];
   private logScheduled = false;
-  /** An urgent board push is scheduled (see pushUrgently). */
+  /** An urgent push is scheduled (see pushUrgently). */
   private urgentPush: { cancel: () => void } | null = null;
-  private lastFlushAt = 0;
+  /** The beds of the events the urgent push is for (their tiles change with the alarm). */
+  private readonly urgentBeds = new Set<BedKey>();
+  private lastUrgentPushAt = 0;
   private logFailures = 0;
   /** The patient of each alarm still on, as when it was raised: its later events belong to that patient. */
   private readonly alarmPatient = new Map<string, string | null>();
@@ -350,6 +353,7 @@ export class WardService {
         latest: null,
         trendMinute: Math.floor(this.nowMs() / 60_000),
         trend: emptyTrend(),
+        trendSent: false,
         technical: new Map(),
         // The engine's default for a bed it has not seen.
         spo2Scale: 1,
@@ -384,11 +388,14 @@ export class WardService {
     const minute = Math.floor(Date.parse(payload.ts) / 60_000);
     const shift = minute - bed.trendMinute;
     if (shift > 0) {
-      for (const key of TREND_KEYS) bed.trend[key] = [...bed.trend[key].slice(Math.min(shift, TREND_MINUTES)), ...Array(Math.min(shift, TREND_MINUTES)).fill(null)];
+      for (const key of TREND_VITALS) bed.trend[key] = [...bed.trend[key].slice(Math.min(shift, TREND_MINUTES)), ...Array(Math.min(shift, TREND_MINUTES)).fill(null)];
       bed.trendMinute = minute;
+      bed.trendSent = false;
     }
     const slot = TREND_MINUTES - 1 - (bed.trendMinute - minute);
-    if (slot >= 0) for (const key of TREND_KEYS) if (payload[key] !== undefined) bed.trend[key][slot] = payload[key]!;
+    if (slot >= 0) for (const key of TREND_VITALS) if (payload[key] !== undefined) bed.trend[key][slot] = payload[key]!;
+    // A late reading of an earlier minute: more than the last point changed.
+    if (slot >= 0 && slot < TREND_MINUTES - 1) bed.trendSent = false;
     bed.technical.delete('impossible-value');
     this.dirty.add(bedKey);
     // Scored on the scale of the patient this reading is for: a patient on scale 2 keeps it in another
@@ -447,6 +454,7 @@ export class WardService {
       bed.latest = null;
       bed.trend = emptyTrend();
       bed.trendMinute = Math.floor(this.nowMs() / 60_000);
+      bed.trendSent = false;
     }
     // Re-scored on the new patient's scale; a bed no monitor reports from is left to its first reading
     // (telling the engine now would start its no-data watch).
@@ -483,22 +491,27 @@ export class WardService {
       this.dirty.add(bed.key);
     }
     if (log && events.length) this.scheduleAlarmLog();
-    if (events.some(needsNurseNow)) this.pushUrgently();
+    const urgent = events.filter(needsNurseNow);
+    if (!urgent.length) return;
+    for (const event of urgent) if (event.bedId && event.bedId !== WARD_SCOPE) this.urgentBeds.add(bedKeyOfEngine(event.bedId));
+    this.pushUrgently();
   }
 
   /**
    * A new alarm, one that recurred, or one that rose in priority goes to the screens now, not with the
    * next 1 s board push: right after the current turn of the loop (so one push carries everything this
    * batch of readings raised), and at most every URGENT_PUSH_MIN_MS (an alarm storm costs a push per
-   * 100 ms, not one per reading).
+   * 100 ms, not one per reading). The push carries the alarm list and the alarms' own beds only: the
+   * other beds that changed wait for the board push, so a nurse's screen parses and renders a few beds
+   * before showing the alarm, not the ~2,000 of a full second (issue 8 item 11).
    */
   private pushUrgently(): void {
     if (this.urgentPush !== null || this.timers.length === 0) return;
     const run = () => {
       this.urgentPush = null;
-      this.flush();
+      this.flushUrgent();
     };
-    const wait = this.lastFlushAt + URGENT_PUSH_MIN_MS - performance.now();
+    const wait = this.lastUrgentPushAt + URGENT_PUSH_MIN_MS - performance.now();
     if (wait > 0) {
       const timer = setTimeout(run, wait);
       this.urgentPush = { cancel: () => clearTimeout(timer) };
@@ -506,6 +519,17 @@ export class WardService {
       const immediate = setImmediate(run);
       this.urgentPush = { cancel: () => clearImmediate(immediate) };
     }
+  }
+
+  private flushUrgent(): void {
+    this.lastUrgentPushAt = performance.now();
+    const keys = [...this.urgentBeds].filter((key) => this.beds.has(key));
+    this.urgentBeds.clear();
+    const beds = keys.map((key) => this.updateView(this.bedState(key)));
+    for (const key of keys) this.dirty.delete(key);
+    const alarms = this.engine.active().map(alarmView);
+    this.alarmsDirty = false;
+    this.options.broadcast({ beds, alarms, link: this.link, counters: this.counters() });
   }
 
   /** The log row of an engine event: the bed, the patient of the alarm (as when it was raised) and the bed's NEWS2 now. */
@@ -580,6 +604,7 @@ export class WardService {
       latest: bed.latest,
       news2: news2View(this.engine.news2(engineBed(bed.key))),
       trend: { hr: [...bed.trend.hr], spo2: [...bed.trend.spo2], rr: [...bed.trend.rr], sbp: [...bed.trend.sbp] },
+      trendMinute: bed.trendMinute,
       technical: [...bed.technical.values()],
       spo2Scale: scale,
       spo2ScaleSetBy: setting ? { by: setting.by, reason: setting.reason, at: setting.at } : null,
@@ -587,12 +612,21 @@ export class WardService {
     };
   }
 
+  /** The bed as the next `ward.update` sends it: its whole trend only when more than the last point changed. */
+  private updateView(bed: BedState): BedUpdate {
+    const view = this.view(bed);
+    const last = TREND_MINUTES - 1;
+    const trendNow = { hr: view.trend.hr[last] ?? null, spo2: view.trend.spo2[last] ?? null, rr: view.trend.rr[last] ?? null, sbp: view.trend.sbp[last] ?? null };
+    const update: BedUpdate = { ...view, trend: bed.trendSent ? null : view.trend, trendNow };
+    bed.trendSent = true;
+    return update;
+  }
+
   private flush(): void {
-    this.lastFlushAt = performance.now();
     const counters = this.counters();
     const countersChanged = JSON.stringify(counters) !== this.lastCounters;
     if (!this.dirty.size && !this.alarmsDirty && !this.linkDirty && !countersChanged) return;
-    const beds = [...this.dirty].map((key) => this.view(this.bedState(key)));
+    const beds = [...this.dirty].map((key) => this.updateView(this.bedState(key)));
     const alarms = this.alarmsDirty ? this.engine.active().map(alarmView) : null;
     this.dirty.clear();
     this.alarmsDirty = false;

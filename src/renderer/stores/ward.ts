@@ -2,15 +2,17 @@
  * The ward board's state: every bed's latest view, the active alarms and the monitoring link.
  *
  * `ward.board` gives the whole board once (on opening the ward and after a reconnect); `ward.update`
- * events (≤ 1 Hz) then carry only the beds that changed, and the whole alarm list only when it
+ * events (≤ 1 Hz, and at once for a new alarm) then carry only the beds that changed, each with its
+ * trend's newest point unless more changed (shared/ward-trend.ts), and the whole alarm list only when it
  * changed. Beds are kept by key and an unchanged bed keeps its object identity, so a tile that selects
  * `beds[key]` re-renders only when its own bed changed — the board stays smooth with hundreds of beds.
  *
- * `ward.board` is audited (vitals.read): it is fetched when the ward opens and after the connection
- * comes back, never polled.
+ * `ward.board` is audited (vitals.read): it is fetched when the ward opens, after the connection
+ * comes back and when an update shows that earlier ones were missed, never polled.
  */
 import { create } from 'zustand';
 import type { AdmissionView, AlarmView, BedView, EventPayload, Spo2Scale, WardBoard } from '../../shared/ipc.js';
+import { mergeBedUpdate } from '../../shared/ward-trend.js';
 import { call, onConnection, subscribe } from '../api/client.js';
 import { errorMessage } from '../api/errors.js';
 import { navigate } from './route.js';
@@ -131,15 +133,19 @@ function applyBoard(board: WardBoard): void {
   }));
 }
 
-export function applyUpdate(update: EventPayload<'ward.update'>): void {
+/** Applies an update; returns true when a bed's trend could not be placed (updates were missed: fetch the board). */
+export function applyUpdate(update: EventPayload<'ward.update'>): boolean {
+  let stale = false;
   useWard.setState((s) => {
     const patch: Partial<WardState> = { link: sameLink(s.link, update.link) ? s.link : update.link, counters: update.counters, receivedAt: Date.now(), updates: s.updates + 1 };
     if (update.beds.length) {
       const beds = { ...s.beds };
       let added = false;
       let scoreChanged = false;
-      for (const b of update.beds) {
-        const prev = beds[b.key];
+      for (const u of update.beds) {
+        const prev = beds[u.key];
+        const { bed: b, complete } = mergeBedUpdate(prev, u);
+        if (!complete) stale = true;
         if (!prev) added = true;
         else if ((prev.news2?.aggregate ?? -1) !== (b.news2?.aggregate ?? -1)) scoreChanged = true;
         beds[b.key] = b;
@@ -157,6 +163,7 @@ export function applyUpdate(update: EventPayload<'ward.update'>): void {
     }
     return patch;
   });
+  return stale;
 }
 
 function sameLink(a: WardLink | null, b: WardLink): boolean {
@@ -221,7 +228,9 @@ export async function fetchBoard(): Promise<void> {
 
 function onUpdate(update: EventPayload<'ward.update'>): void {
   if (buffered) buffered.push(update);
-  else if (useWard.getState().status === 'ready') applyUpdate(update);
+  else if (useWard.getState().status === 'ready') {
+    if (applyUpdate(update)) void fetchBoard();
+  }
   // No board yet (locked screen, password to change): the alarm list is complete in every update, so
   // alarms still sound; beds wait for the board.
   else applyUpdate({ ...update, beds: [] });
