@@ -685,6 +685,79 @@ const empty = z.strictObject({});
 /** An optional note with an admission, transfer or discharge (why, from where, to where). */
 const adtNoteSchema = z.string().trim().max(300, 'at most 300 characters');
 
+// ---------------------------------------------------------------------------------------------
+// Scheduling (src/main/crm/)
+// ---------------------------------------------------------------------------------------------
+
+const instantSchema = z.string().datetime({ offset: true, message: 'not an ISO 8601 date-time with a time zone (e.g. 2026-12-03T09:00:00Z)' });
+const localDateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
+const wallTimeSchema = z.string().regex(/^\d{2}:\d{2}$/, 'a time as HH:MM');
+const scheduleNoteSchema = z.string().trim().max(500, 'at most 500 characters');
+export const resourceKindSchema = z.enum(['practitioner', 'room', 'device']);
+export type ResourceKind = z.infer<typeof resourceKindSchema>;
+export const availabilityTemplateSchema = z.object({
+  id: idSchema,
+  /** RFC 5545 RRULE over local days, e.g. FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR. */
+  rrule: z.string().min(1).max(500),
+  startTime: wallTimeSchema,
+  endTime: wallTimeSchema,
+  validFrom: localDateSchema,
+  validUntil: localDateSchema.nullable(),
+});
+export const scheduleBlockSchema = z.object({ id: idSchema, kind: z.enum(['block', 'holiday']), start: isoTime, end: isoTime, reason: z.string() });
+export const scheduleResourceSchema = z.object({
+  id: idSchema,
+  kind: resourceKindSchema,
+  name: z.string(),
+  /** A practitioner's role (PractitionerRole), e.g. "Neuroradiologist"; null for rooms and devices. */
+  role: z.string().nullable(),
+  active: z.boolean(),
+  /** IANA zone the opening hours are wall-clock times in. */
+  timeZone: z.string(),
+  slotMinutes: z.number().int(),
+  bufferMinutes: z.number().int(),
+  availability: z.array(availabilityTemplateSchema),
+  blocks: z.array(scheduleBlockSchema),
+});
+export type ScheduleResource = z.infer<typeof scheduleResourceSchema>;
+export const APPOINTMENT_STATUSES = ['proposed', 'pending', 'booked', 'arrived', 'checked-in', 'fulfilled', 'cancelled', 'noshow', 'entered-in-error', 'waitlist'] as const;
+export const appointmentStatusSchema = z.enum(APPOINTMENT_STATUSES);
+export type AppointmentStatus = z.infer<typeof appointmentStatusSchema>;
+export const appointmentViewSchema = z.object({
+  id: idSchema,
+  patientId: idSchema,
+  mrn: z.string(),
+  /** null: a restricted patient, without break-glass. */
+  patientName: z.string().nullable(),
+  status: appointmentStatusSchema,
+  start: isoTime.nullable(),
+  end: isoTime.nullable(),
+  service: z.string(),
+  note: z.string().nullable(),
+  resourceIds: z.array(idSchema),
+  /** Booked over another booking or outside hours on purpose (an emergency), with why. */
+  overbookedReason: z.string().nullable(),
+  /** The appointment this one replaced when it was rescheduled. */
+  rescheduledFrom: idSchema.nullable(),
+  version: z.number().int(),
+  createdAt: isoTime,
+  createdBy: z.string(),
+  history: z.array(z.object({ at: isoTime, by: z.string(), status: appointmentStatusSchema, start: isoTime.nullable(), end: isoTime.nullable(), note: z.string().nullable() })),
+});
+export type AppointmentView = z.infer<typeof appointmentViewSchema>;
+export const slotSchema = z.object({ start: isoTime, end: isoTime, resourceIds: z.array(idSchema) });
+export type FreeSlot = z.infer<typeof slotSchema>;
+const overbookSchema = z.strictObject({ reason: z.string().trim().min(10, 'say why (at least 10 characters): an overbooking is audited').max(300) });
+const bookingTimeSchema = {
+  start: instantSchema,
+  end: instantSchema,
+  /** Every resource the appointment needs (e.g. the practitioner and the room). */
+  resourceIds: z.array(idSchema).min(1, 'name at least one practitioner, room or device').max(5),
+  /** The hold this booking confirms (schedule.hold). */
+  holdId: idSchema.optional(),
+  overbook: overbookSchema.optional(),
+};
+
 const newPatientSchema = z.strictObject({
   givenName: displayNameSchema,
   familyName: displayNameSchema,
@@ -970,6 +1043,102 @@ export const channels = {
     }),
     permission: 'vitals:read',
     audit: 'alarm.log-read',
+  }),
+  /**
+   * Scheduling (src/main/crm/). Bookable resources (practitioners, rooms, devices), each with a time
+   * zone, a slot grid, a buffer, recurring availability templates (RRULE) and blocks; free-slot search
+   * across several of them; a short hold while the receptionist confirms; booking, rescheduling and the
+   * appointment's status. No practitioner, room, device or patient is ever double-booked: each booking
+   * checks and writes in one transaction that holds the store's write lock (crm/booking.ts), unless it
+   * is an explicit, audited overbooking. Every change puts the FHIR Appointment in the outbox.
+   */
+  'schedule.resources': channel({
+    request: z.strictObject({ includeInactive: z.boolean().optional() }),
+    response: z.object({ resources: z.array(scheduleResourceSchema) }),
+    permission: 'schedule:read',
+    audit: 'schedule.read',
+  }),
+  'schedule.createResource': channel({
+    request: z.strictObject({
+      kind: resourceKindSchema,
+      name: z.string().trim().min(2, 'at least 2 characters').max(120),
+      role: z.string().trim().max(120).optional(),
+      timeZone: z.string().min(1).max(64),
+      slotMinutes: z.number().int().min(5).max(240),
+      bufferMinutes: z.number().int().min(0).max(120).optional(),
+    }),
+    response: scheduleResourceSchema,
+    permission: 'schedule:write',
+    audit: 'schedule.resource-create',
+  }),
+  'schedule.addAvailability': channel({
+    request: z.strictObject({ resourceId: idSchema, rrule: z.string().trim().min(1).max(500), startTime: wallTimeSchema, endTime: wallTimeSchema, validFrom: localDateSchema, validUntil: localDateSchema.optional() }),
+    response: scheduleResourceSchema,
+    permission: 'schedule:write',
+    audit: 'schedule.availability-add',
+  }),
+  'schedule.addBlock': channel({
+    request: z.strictObject({ resourceId: idSchema, kind: z.enum(['block', 'holiday']), start: instantSchema, end: instantSchema, reason: z.string().trim().min(3, 'say why (at least 3 characters)').max(300) }),
+    response: scheduleResourceSchema,
+    permission: 'schedule:write',
+    audit: 'schedule.block-add',
+  }),
+  /**
+   * Free times of `durationMinutes` between `from` and `to` (at most 93 days) on the slot grid of the
+   * first group's resources: each group is a set of alternatives (e.g. any of two neuroradiologists,
+   * and the MRI scanner); a slot names one free resource of each group. With `patientId`, the
+   * patient's own appointments are kept clear too.
+   */
+  'schedule.findSlots': channel({
+    request: z.strictObject({
+      resources: z.array(z.array(idSchema).min(1).max(50)).min(1).max(5),
+      durationMinutes: z.number().int().min(5).max(480),
+      from: instantSchema,
+      to: instantSchema,
+      patientId: idSchema.optional(),
+      limit: z.number().int().min(1).max(500).optional(),
+    }),
+    response: z.object({ slots: z.array(slotSchema), truncated: z.boolean() }),
+    permission: 'schedule:read',
+    audit: 'schedule.find-slots',
+  }),
+  /** Holds a free time for HOLD_SECONDS while the receptionist confirms; others cannot book it meanwhile. */
+  'schedule.hold': channel({
+    request: z.strictObject({ patientId: idSchema, start: instantSchema, end: instantSchema, resourceIds: bookingTimeSchema.resourceIds }),
+    response: z.object({ holdId: idSchema, expiresAt: isoTime }),
+    permission: 'schedule:write',
+    audit: 'schedule.hold',
+  }),
+  'schedule.book': channel({
+    request: z.strictObject({ patientId: idSchema, service: z.string().trim().min(2).max(120), note: scheduleNoteSchema.optional(), ...bookingTimeSchema }),
+    response: appointmentViewSchema,
+    permission: 'schedule:write',
+    audit: 'schedule.book',
+  }),
+  /** Moves a booking: the old appointment is cancelled ("rescheduled"), the new one remembers it. `version`: the one the caller saw. */
+  'schedule.reschedule': channel({
+    request: z.strictObject({ appointmentId: idSchema, version: z.number().int(), ...bookingTimeSchema, resourceIds: bookingTimeSchema.resourceIds.optional() }),
+    response: z.object({ from: appointmentViewSchema, to: appointmentViewSchema }),
+    permission: 'schedule:write',
+    audit: 'schedule.reschedule',
+  }),
+  'schedule.setStatus': channel({
+    request: z.strictObject({
+      appointmentId: idSchema,
+      version: z.number().int(),
+      status: z.enum(['pending', 'booked', 'arrived', 'checked-in', 'fulfilled', 'cancelled', 'noshow', 'entered-in-error']),
+      note: scheduleNoteSchema.optional(),
+    }),
+    response: appointmentViewSchema,
+    permission: 'schedule:write',
+    audit: 'schedule.status',
+  }),
+  /** Appointments starting in [from, to) (at most 93 days), of one resource or one patient, or all. With `patientId`: the no-show and late-cancellation counts. */
+  'schedule.appointments': channel({
+    request: z.strictObject({ from: instantSchema, to: instantSchema, resourceId: idSchema.optional(), patientId: idSchema.optional() }),
+    response: z.object({ appointments: z.array(appointmentViewSchema), patientCounts: z.object({ noShows: z.number().int(), lateCancellations: z.number().int() }).nullable() }),
+    permission: 'schedule:read',
+    audit: 'schedule.read',
   }),
   /**
    * ADT (src/main/adt/): admit a patient to a bed, transfer them to another, discharge them; nurses and

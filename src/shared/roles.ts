@@ -66,7 +66,8 @@ export type ChannelPermission = Permission | 'public' | 'session' | 'active-sess
  */
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: ['users:manage', 'audit:read', 'sync:read', 'sync:manage'],
-  radiologist: ['patients:read', 'patients:create-from-study', 'imaging:read', 'imaging:write', 'breakglass:invoke', 'sync:read'],
+  // Radiologists read the schedule: the scanner's list of the day.
+  radiologist: ['patients:read', 'patients:create-from-study', 'imaging:read', 'imaging:write', 'schedule:read', 'breakglass:invoke', 'sync:read'],
   physician: [
     'patients:read',
     'patients:write',

@@ -26,6 +26,7 @@ import type { SignInGuard } from '../security/sign-in-guard.js';
 import type { PatientAccess } from '../security/patient-access.js';
 import { createSyncHandlers, type SyncHandlerDeps } from './sync-handlers.js';
 import { createAnalysisHandlers } from './analysis-handlers.js';
+import { createScheduleHandlers } from './schedule-handlers.js';
 import type { AiReadService } from '../analysis/ai-read-service.js';
 
 export interface HandlerDeps {
@@ -94,6 +95,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     ...createAdtHandlers(deps),
     ...createSyncHandlers({ store, patientAccess, now, ...deps.sync }),
     ...createAnalysisHandlers({ store, reads: deps.aiReads, patientAccess, now }),
+    ...createScheduleHandlers({ store, patientAccess, now }),
     'app.status': (_req, ctx) => status(ctx),
 
     'store.unlock': {

@@ -573,6 +573,110 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX notifications_role ON notifications(recipient_role, created_at);
     `,
   },
+  {
+    version: 14,
+    name: 'Scheduling: bookable resources, their schedules, availability templates and blocks; appointments, holds and their history',
+    sql: `
+      -- Who and what can be booked (crm/schedule-repo.ts): a practitioner (FHIR Practitioner +
+      -- PractitionerRole), a room (Location) or a device such as the MRI scanner (Device). Each has one
+      -- schedule: its IANA time zone (clinic hours are wall-clock times there, so they stay put across a
+      -- daylight-saving change), the slot grid and the buffer kept free around each appointment.
+      CREATE TABLE crm_resources (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('practitioner', 'room', 'device')),
+        name TEXT NOT NULL,
+        role TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        time_zone TEXT NOT NULL,
+        slot_minutes INTEGER NOT NULL CHECK (slot_minutes BETWEEN 5 AND 240),
+        buffer_minutes INTEGER NOT NULL DEFAULT 0 CHECK (buffer_minutes BETWEEN 0 AND 120),
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        UNIQUE (kind, name)
+      );
+      -- Recurring availability: an RFC 5545 RRULE over local dates from valid_from (through valid_until),
+      -- each occurrence open from start_time to end_time local. Templates of one resource never overlap
+      -- (checked when one is added).
+      CREATE TABLE crm_availability (
+        id TEXT PRIMARY KEY,
+        resource_id TEXT NOT NULL REFERENCES crm_resources(id),
+        rrule TEXT NOT NULL,
+        start_time TEXT NOT NULL CHECK (start_time GLOB '[0-2][0-9]:[0-5][0-9]'),
+        end_time TEXT NOT NULL CHECK (end_time GLOB '[0-2][0-9]:[0-5][0-9]' AND end_time > start_time),
+        valid_from TEXT NOT NULL,
+        valid_until TEXT,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+      );
+      CREATE INDEX crm_availability_resource ON crm_availability(resource_id);
+      -- Time taken out of a resource's availability: a block (a meeting, maintenance) or a holiday. UTC.
+      CREATE TABLE crm_blocks (
+        id TEXT PRIMARY KEY,
+        resource_id TEXT NOT NULL REFERENCES crm_resources(id),
+        kind TEXT NOT NULL CHECK (kind IN ('block', 'holiday')),
+        start_at TEXT NOT NULL,
+        end_at TEXT NOT NULL CHECK (end_at > start_at),
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+      );
+      CREATE INDEX crm_blocks_resource ON crm_blocks(resource_id, start_at);
+      -- Appointments (FHIR Appointment). start_at/end_at are UTC ISO strings (null on the waitlist);
+      -- rescheduled_from links the appointment that was moved (kept, cancelled, with its history).
+      CREATE TABLE crm_appointments (
+        id TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        status TEXT NOT NULL CHECK (status IN ('proposed', 'pending', 'booked', 'arrived', 'checked-in', 'fulfilled', 'cancelled', 'noshow', 'entered-in-error', 'waitlist')),
+        start_at TEXT,
+        end_at TEXT,
+        service TEXT NOT NULL,
+        note TEXT,
+        overbooked_reason TEXT,
+        rescheduled_from TEXT REFERENCES crm_appointments(id),
+        version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        CHECK ((start_at IS NULL) = (end_at IS NULL) AND (start_at IS NULL OR end_at > start_at))
+      );
+      CREATE INDEX crm_appointments_patient ON crm_appointments(patient_id, start_at);
+      CREATE INDEX crm_appointments_start ON crm_appointments(start_at);
+      CREATE TABLE crm_appointment_resources (
+        appointment_id TEXT NOT NULL REFERENCES crm_appointments(id),
+        resource_id TEXT NOT NULL REFERENCES crm_resources(id),
+        PRIMARY KEY (appointment_id, resource_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX crm_appointment_resources_resource ON crm_appointment_resources(resource_id, appointment_id);
+      -- Every state an appointment went through: booked, moved, arrived, cancelled... (who, when, why).
+      CREATE TABLE crm_appointment_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        appointment_id TEXT NOT NULL REFERENCES crm_appointments(id),
+        at TEXT NOT NULL,
+        by TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_at TEXT,
+        end_at TEXT,
+        note TEXT
+      );
+      CREATE INDEX crm_appointment_history_appointment ON crm_appointment_history(appointment_id, seq);
+      -- A short hold on a time while the receptionist confirms: it occupies the resources (and the
+      -- patient) for everyone else until it expires or is booked.
+      CREATE TABLE crm_holds (
+        id TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        start_at TEXT NOT NULL,
+        end_at TEXT NOT NULL CHECK (end_at > start_at),
+        resource_ids_json TEXT NOT NULL,
+        held_by_user_id TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+      CREATE INDEX crm_holds_expires ON crm_holds(expires_at);
+      -- One row every booking writes first: it takes the store's write lock before the checks read,
+      -- so two bookings from separate connections are serialised (see crm/booking.ts).
+      CREATE TABLE crm_booking_guard (id INTEGER PRIMARY KEY CHECK (id = 1), bookings INTEGER NOT NULL);
+      INSERT INTO crm_booking_guard (id, bookings) VALUES (1, 0);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
