@@ -9,9 +9,14 @@
  * clock across a daylight-saving change. A wall time that does not exist on that day (inside a
  * spring-forward gap) moves forward as luxon does; one that exists twice takes the earlier offset.
  */
+import { createRequire } from 'node:module';
 import { DateTime } from 'luxon';
-import { RRule, type Options as RRuleOptions } from 'rrule';
+import type { Options as RRuleOptions, RRule as RRuleClass } from 'rrule';
 import { NwError } from '../../shared/errors.js';
+
+// rrule is CommonJS without an "exports" map: Node's ESM loader cannot see its named exports (the built
+// host and the test drivers load it unbundled), so it is required.
+const { RRule } = createRequire(import.meta.url)('rrule') as { RRule: typeof RRuleClass };
 
 /** A half-open interval [start, end) in ms since the epoch (UTC). */
 export interface Interval {
@@ -55,7 +60,7 @@ function wallTime(text: string, what: string): { hour: number; minute: number } 
 }
 
 /** Checks a template (a clear error for each wrong part) and returns its recurrence. */
-export function parseTemplate(template: AvailabilityTemplate): { rule: RRule; open: { hour: number; minute: number }; close: { hour: number; minute: number } } {
+export function parseTemplate(template: AvailabilityTemplate): { rule: RRuleClass; open: { hour: number; minute: number }; close: { hour: number; minute: number } } {
   const open = wallTime(template.startTime, 'The opening time');
   const close = wallTime(template.endTime, 'The closing time');
   if (close.hour * 60 + close.minute <= open.hour * 60 + open.minute) throw new NwError('bad-request', `The closing time ${template.endTime} must be after the opening time ${template.startTime} (a template does not run past midnight).`);
