@@ -9,7 +9,10 @@ export const AREA_DESCRIPTIONS: Record<AreaId, { now: string; coming?: string }>
     coming: 'an AI model that detects lesions reliably (today’s is trained on synthetic data and is not for clinical diagnosis)',
   },
   ward: { now: 'Live bedside vitals with NEWS2, alarms to acknowledge and each alarm’s history.' },
-  schedule: { now: 'Nothing yet.', coming: 'appointments, scanner slots, reminders and follow-ups' },
+  schedule: {
+    now: 'Practitioners, rooms and scanners with their opening hours; free times, booking without double-booking and the day’s flow (arrived, in room, done).',
+    coming: 'week views and drag to reschedule, reminders, follow-up tasks, recall lists and patient messages',
+  },
   patients: { now: 'Search, open and register patient records.' },
   sync: { now: 'Each FHIR R4 server: what waits for it, its last success and error; conflicts to resolve side by side; changes a server refused.' },
   admin: { now: 'Staff accounts, bedside monitor credentials and the tamper-evident audit trail.' },
