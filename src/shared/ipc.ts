@@ -747,6 +747,22 @@ export const appointmentViewSchema = z.object({
 export type AppointmentView = z.infer<typeof appointmentViewSchema>;
 export const slotSchema = z.object({ start: isoTime, end: isoTime, resourceIds: z.array(idSchema) });
 export type FreeSlot = z.infer<typeof slotSchema>;
+export const contactChannelSchema = z.enum(['email', 'sms', 'letter']);
+export const patientContactSchema = z.object({ channel: contactChannelSchema, address: z.string(), consent: z.boolean(), recordedAt: isoTime, recordedBy: z.string() });
+export type PatientContactView = z.infer<typeof patientContactSchema>;
+export const reminderViewSchema = z.object({
+  id: idSchema,
+  appointmentId: idSchema,
+  patientId: idSchema,
+  channel: z.enum(['email', 'sms', 'file']),
+  address: z.string(),
+  dueAt: isoTime,
+  status: z.enum(['planned', 'sending', 'sent', 'failed', 'cancelled']),
+  attempts: z.number().int(),
+  nextAttemptAt: isoTime,
+  lastError: z.string().nullable(),
+  sentAt: isoTime.nullable(),
+});
 const overbookSchema = z.strictObject({ reason: z.string().trim().min(10, 'say why (at least 10 characters): an overbooking is audited').max(300) });
 const bookingTimeSchema = {
   start: instantSchema,
@@ -1137,6 +1153,26 @@ export const channels = {
   'schedule.appointments': channel({
     request: z.strictObject({ from: instantSchema, to: instantSchema, resourceId: idSchema.optional(), patientId: idSchema.optional() }),
     response: z.object({ appointments: z.array(appointmentViewSchema), patientCounts: z.object({ noShows: z.number().int(), lateCancellations: z.number().int() }).nullable() }),
+    permission: 'schedule:read',
+    audit: 'schedule.read',
+  }),
+  /** A patient's contact on one channel and their consent to be contacted on it (reminders go only where they consented). */
+  'patients.setContact': channel({
+    request: z.strictObject({ patientId: idSchema, channel: contactChannelSchema, address: z.string().trim().min(1).max(500), consent: z.boolean() }),
+    response: patientContactSchema,
+    permission: 'patients:write',
+    audit: 'patient.contact-set',
+  }),
+  'patients.contacts': channel({
+    request: z.strictObject({ patientId: idSchema }),
+    response: z.object({ contacts: z.array(patientContactSchema) }),
+    permission: 'patients:read',
+    audit: 'patient.read',
+  }),
+  /** The reminders queue: planned, sent, failed (with why) and cancelled reminders, by due time. */
+  'schedule.reminders': channel({
+    request: z.strictObject({ status: reminderViewSchema.shape.status.optional(), appointmentId: idSchema.optional() }),
+    response: z.object({ reminders: z.array(reminderViewSchema) }),
     permission: 'schedule:read',
     audit: 'schedule.read',
   }),

@@ -59,6 +59,9 @@ function example(channel: ChannelName, username: string): unknown {
     'notifications.list': {},
     'notifications.markRead': { id: '00000000-0000-4000-8000-000000000000' },
     'schedule.resources': {},
+    'schedule.reminders': {},
+    'patients.setContact': { patientId, channel: 'email', address: 'rbac.probe@example.org', consent: true },
+    'patients.contacts': { patientId },
     'schedule.createResource': { kind: 'room', name: `RBAC room ${username}`, timeZone: 'Europe/London', slotMinutes: 15 },
     'schedule.addAvailability': { resourceId: '00000000-0000-4000-8000-000000000000', rrule: 'FREQ=WEEKLY;BYDAY=MO', startTime: '09:00', endTime: '17:00', validFrom: '2030-01-07' },
     'schedule.addBlock': { resourceId: '00000000-0000-4000-8000-000000000000', kind: 'block', start: '2030-01-07T12:00:00Z', end: '2030-01-07T13:00:00Z', reason: 'rbac probe' },
@@ -169,6 +172,10 @@ const POLICY: Record<ChannelName, readonly Subject[]> = {
   // Scheduling: reception and physicians book; nurses see the appointments of the patients they care
   // for; radiologists see the scanner's list.
   'schedule.resources': ['radiologist', 'physician', 'nurse', 'receptionist'],
+  'schedule.reminders': ['radiologist', 'physician', 'nurse', 'receptionist'],
+  // A patient's contacts and consent: those who register and edit records.
+  'patients.setContact': ['physician', 'receptionist'],
+  'patients.contacts': CLINICAL,
   'schedule.createResource': ['physician', 'receptionist'],
   'schedule.addAvailability': ['physician', 'receptionist'],
   'schedule.addBlock': ['physician', 'receptionist'],

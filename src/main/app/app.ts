@@ -27,6 +27,10 @@ import { FhirSyncEngine } from '../fhir/sync/sync-engine.js';
 import { FhirValidator } from '../fhir/validation.js';
 import type { SyncServer } from '../fhir/sync/settings.js';
 import { AiReadService } from '../analysis/ai-read-service.js';
+import { FileChannel, ReminderService, SmtpChannel } from '../crm/reminders.js';
+
+/** How often due reminders are sent. */
+const REMINDER_PASS_MS = 30_000;
 
 /** One line per server for the start-up log: where it is and what it receives. */
 export function describeSyncServer(server: SyncServer): string {
@@ -178,6 +182,26 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
 
   // Who is in which bed: the ward stores each reading under the admitted patient and shows them on the board.
   const adt = new AdtService({ db: () => store.db, patients: (db) => new PatientsRepository(db, now), now, log });
+  const smtp = config.reminders.smtp ? new SmtpChannel(config.reminders.smtp) : null;
+  const reminders = new ReminderService({
+    db: () => store.db,
+    now,
+    channels: { email: smtp, sms: null, file: new FileChannel(config.reminders.messagesDir) },
+    quiet: config.reminders.quietHours,
+    log,
+  });
+  let remindersStarted = false;
+  const sendReminders = () => {
+    if (!store.ready) return;
+    if (!remindersStarted) {
+      remindersStarted = true;
+      const inDoubt = reminders.recoverInDoubt();
+      if (inDoubt) log(`reminders: ${inDoubt} left mid-send at the last stop are marked failed (in doubt), not sent again`);
+    }
+    reminders.runOnce().catch((error: unknown) => log(`reminders: a pass failed: ${(error as Error).message}`));
+  };
+  const reminderTimer = setInterval(sendReminders, REMINDER_PASS_MS);
+  reminderTimer.unref();
   const ward = new WardService({
     occupancy: adt,
     mqttUrl: config.mqttUrl,
@@ -229,6 +253,7 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     aiReads,
     ward,
     adt,
+    reminders,
     signInGuard,
     patientAccess,
     onStoreReady: () => {
@@ -284,6 +309,11 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     get vitalsBrokerUrl() {
       return ward.brokerUrl;
     },
+    sendDueReminders() {
+      if (!store.ready) return Promise.resolve({ sent: 0, failed: 0, retried: 0 });
+      sendReminders();
+      return reminders.runOnce();
+    },
     async dispatch(connection, channel, payload, rawBytes): Promise<Envelope<unknown>> {
       const running = inFlight.get(connection.id) ?? 0;
       if (running >= maxInFlight) {
@@ -317,6 +347,9 @@ export async function createApp(options: CreateAppOptions): Promise<NeurowardApp
     },
     async close() {
       clearInterval(sessionTimer);
+      clearInterval(reminderTimer);
+      await reminders.runOnce().catch(() => undefined);
+      smtp?.close();
       clearInterval(refusalTimer);
       flushRefusals(true);
       await imaging.idle();

@@ -98,6 +98,28 @@ export const configFileSchema = z.strictObject({
       modelDir: z.string().min(1).optional(),
     })
     .optional(),
+  /** Appointment reminders (crm/reminders.ts). */
+  reminders: z
+    .strictObject({
+      /** The SMTP server email reminders go through; without it, email reminders wait with that reason. */
+      smtp: z
+        .strictObject({
+          host: z.string().min(1),
+          port: z.number().int().min(1).max(65535),
+          /** TLS from the start (port 465); otherwise STARTTLS when offered. */
+          secure: z.boolean().optional(),
+          from: z.string().min(3),
+          username: z.string().min(1).optional(),
+          /** The environment variable holding the password (never the password itself). */
+          passwordEnv: z.string().min(1).optional(),
+        })
+        .optional(),
+      /** Where the file channel (letters) writes each message; default <data dir>/outgoing-messages. */
+      messagesDir: z.string().min(1).optional(),
+      /** No reminder is sent between these times on the clinic's clock; default 21:00–08:00. */
+      quietHours: z.strictObject({ start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/), end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/) }).optional(),
+    })
+    .optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -126,6 +148,11 @@ export interface AppConfig {
   fhirServers: SyncServer[];
   imaging: { importRoots: string[] };
   analysis: { modelDir: string };
+  reminders: {
+    smtp: { host: string; port: number; secure: boolean; from: string; username: string | null; password: string | null } | null;
+    messagesDir: string;
+    quietHours: { start: string; end: string };
+  };
 }
 
 export const DEFAULT_PORT = 4780;
@@ -324,6 +351,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AppConfig {
       importRoots: (s.imaging?.importRoots ?? [os.homedir(), '/media', '/mnt'].filter((dir) => process.platform !== 'win32' || dir === os.homedir())).map((dir) => path.resolve(dir)),
     },
     analysis: { modelDir: s.analysis?.modelDir ? path.resolve(s.analysis.modelDir) : defaultModelDir() },
+    reminders: {
+      smtp: s.reminders?.smtp
+        ? {
+            host: s.reminders.smtp.host,
+            port: s.reminders.smtp.port,
+            secure: s.reminders.smtp.secure ?? s.reminders.smtp.port === 465,
+            from: s.reminders.smtp.from,
+            username: s.reminders.smtp.username ?? null,
+            password: s.reminders.smtp.passwordEnv ? (env[s.reminders.smtp.passwordEnv] ?? null) : null,
+          }
+        : null,
+      messagesDir: path.resolve(s.reminders?.messagesDir ?? path.join(path.resolve(s.dataDir ?? defaultUserDataDir(env)), 'outgoing-messages')),
+      quietHours: s.reminders?.quietHours ?? { start: '21:00', end: '08:00' },
+    },
     fhirServers,
   };
 }

@@ -27,6 +27,7 @@ import type { PatientAccess } from '../security/patient-access.js';
 import { createSyncHandlers, type SyncHandlerDeps } from './sync-handlers.js';
 import { createAnalysisHandlers } from './analysis-handlers.js';
 import { createScheduleHandlers } from './schedule-handlers.js';
+import type { ReminderService } from '../crm/reminders.js';
 import type { AiReadService } from '../analysis/ai-read-service.js';
 
 export interface HandlerDeps {
@@ -42,6 +43,8 @@ export interface HandlerDeps {
   ward: WardService;
   /** Admissions: who is in which bed (src/main/adt/). */
   adt: AdtService;
+  /** Appointment reminders (src/main/crm/reminders.ts). */
+  reminders: ReminderService;
   /** Back-off per source and lockout that does not reveal which usernames exist. */
   signInGuard: SignInGuard;
   /** The one check of whether a session may read a given patient's data. */
@@ -95,7 +98,7 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     ...createAdtHandlers(deps),
     ...createSyncHandlers({ store, patientAccess, now, ...deps.sync }),
     ...createAnalysisHandlers({ store, reads: deps.aiReads, patientAccess, now }),
-    ...createScheduleHandlers({ store, patientAccess, now }),
+    ...createScheduleHandlers({ store, patientAccess, now, quietHours: config.reminders.quietHours, reminders: deps.reminders }),
     'app.status': (_req, ctx) => status(ctx),
 
     'store.unlock': {

@@ -6,8 +6,11 @@
  * past) writes nothing but its refusal. A restricted patient's name is shown only under break-glass;
  * asking for one patient's appointments is a read of their record (the patient-access check).
  */
+import { NwError } from '../../shared/errors.js';
 import type { AppointmentView } from '../../shared/ipc.js';
 import { BookingService } from '../crm/booking.js';
+import { ContactsRepository } from '../crm/contacts.js';
+import type { QuietHours, ReminderService } from '../crm/reminders.js';
 import { ScheduleRepository } from '../crm/schedule-repo.js';
 import { PatientsRepository } from '../patients/patients-repo.js';
 import type { PatientAccess } from '../security/patient-access.js';
@@ -19,6 +22,8 @@ export interface ScheduleHandlerDeps {
   store: StoreService;
   patientAccess: PatientAccess;
   now: () => Date;
+  quietHours: QuietHours;
+  reminders: ReminderService;
 }
 
 type ScheduleChannels =
@@ -31,11 +36,14 @@ type ScheduleChannels =
   | 'schedule.book'
   | 'schedule.reschedule'
   | 'schedule.setStatus'
-  | 'schedule.appointments';
+  | 'schedule.appointments'
+  | 'schedule.reminders'
+  | 'patients.setContact'
+  | 'patients.contacts';
 
 export function createScheduleHandlers(deps: ScheduleHandlerDeps): Pick<HandlerTable, ScheduleChannels> {
   const { store, patientAccess, now } = deps;
-  const booking = () => new BookingService(store.db, now);
+  const booking = () => new BookingService(store.db, now, deps.quietHours);
   const schedules = () => new ScheduleRepository(store.db, now);
   const actorOf = (session: Session) => ({ userId: session.userId, name: session.displayName });
   const shown = (session: Session, view: AppointmentView): AppointmentView => {
@@ -138,6 +146,32 @@ export function createScheduleHandlers(deps: ScheduleHandlerDeps): Pick<HandlerT
       const appointments = service.appointments(req).map((a) => shown(session, a));
       ctx.audit.detail = { from: req.from, to: req.to, resourceId: req.resourceId ?? null, appointments: appointments.length };
       return { appointments, patientCounts: req.patientId ? service.patientCounts(req.patientId) : null };
+    },
+
+    'schedule.reminders': (req, ctx) => {
+      const reminders = deps.reminders.list(req);
+      ctx.audit.detail = { status: req.status ?? null, appointmentId: req.appointmentId ?? null, reminders: reminders.length };
+      return { reminders };
+    },
+
+    'patients.setContact': (req, ctx) => {
+      const session = requireSession(ctx);
+      ctx.audit.entityType = 'Patient';
+      ctx.audit.entityId = req.patientId;
+      ctx.audit.patientId = req.patientId;
+      ctx.audit.detail = { channel: req.channel, consent: req.consent };
+      patientAccess.assertCanRead(session, req.patientId);
+      if (!new PatientsRepository(store.db, now).get(req.patientId)) throw new NwError('not-found', 'No such patient.');
+      return new ContactsRepository(store.db, now).set(req.patientId, req, session.displayName);
+    },
+
+    'patients.contacts': (req, ctx) => {
+      const session = requireSession(ctx);
+      ctx.audit.entityType = 'Patient';
+      ctx.audit.entityId = req.patientId;
+      ctx.audit.patientId = req.patientId;
+      patientAccess.assertCanRead(session, req.patientId);
+      return { contacts: new ContactsRepository(store.db, now).list(req.patientId) };
     },
   };
 }

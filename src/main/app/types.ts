@@ -42,6 +42,8 @@ export interface NeurowardApp {
   connectionClosed(connectionId: string): void;
   /** Where bedside monitors publish (the embedded broker's URL once it runs, else the configured one). */
   readonly vitalsBrokerUrl: string | null;
+  /** Sends the appointment reminders that are due now (the app also does so every 30 s); resolves with the pass's counts. */
+  sendDueReminders(): Promise<{ sent: number; failed: number; retried: number }>;
   /** Human-readable lines the host prints at start (address, store state, demo accounts). */
   readonly startupNotes: string[];
   close(): Promise<void>;

@@ -20,6 +20,7 @@ import type { Db } from '../store/database.js';
 import { Outbox } from '../store/outbox.js';
 import { covers, normalise, subtract, type Interval } from './availability.js';
 import { toFhirAppointment } from './fhir.js';
+import { cancelReminders, clinicZone, DEFAULT_QUIET_HOURS, planReminders, type QuietHours } from './reminders.js';
 import { ScheduleRepository } from './schedule-repo.js';
 
 /** How long a hold keeps a time for the receptionist who asked. */
@@ -96,6 +97,8 @@ export class BookingService {
   constructor(
     private readonly db: Db,
     private readonly now: () => Date,
+    /** Reminders are planned outside these hours on the clinic's clock (crm/reminders.ts). */
+    private readonly quietHours: QuietHours = DEFAULT_QUIET_HOURS,
   ) {
     this.schedules = new ScheduleRepository(db, now);
   }
@@ -334,7 +337,9 @@ export class BookingService {
     for (const r of input.resources) link.run(id, r.id);
     const note = input.overbook ? `overbooked: ${input.overbook}` : input.rescheduledFrom ? `rescheduled from appointment ${input.rescheduledFrom}` : null;
     this.history(id, at, actor, 'booked', input.start, input.end, note);
-    return this.published(id);
+    const view = this.published(id);
+    planReminders(this.db, this.now, view, { timeZone: clinicZone(input.resources), withWhom: input.resources.map((r) => r.name).join(' and '), quiet: this.quietHours });
+    return view;
   }
 
   private transition(row: AppointmentRow, status: AppointmentStatus, note: string | null, actor: BookingActor): AppointmentView {
@@ -342,6 +347,7 @@ export class BookingService {
     const done = this.db.prepare('UPDATE crm_appointments SET status = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?').run(status, at, row.id, row.version);
     if (done.changes !== 1) throw new NwError('conflict', 'The appointment changed meanwhile: reload it.');
     this.history(row.id, at, actor, status, row.start_at ? Date.parse(row.start_at) : null, row.end_at ? Date.parse(row.end_at) : null, note);
+    if (!OCCUPYING.includes(status)) cancelReminders(this.db, this.now, row.id);
     return this.published(row.id);
   }
 

@@ -677,6 +677,46 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO crm_booking_guard (id, bookings) VALUES (1, 0);
     `,
   },
+  {
+    version: 15,
+    name: "Patients' contacts with their consent per channel; appointment reminders and their durable outbox",
+    sql: `
+      -- How a patient may be contacted (crm/reminders.ts): one address per channel, with the patient's
+      -- consent to be contacted on it (recorded by whom, when). No consent, no reminder on that channel.
+      CREATE TABLE crm_contacts (
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'letter')),
+        address TEXT NOT NULL,
+        consent INTEGER NOT NULL CHECK (consent IN (0, 1)),
+        recorded_at TEXT NOT NULL,
+        recorded_by TEXT NOT NULL,
+        PRIMARY KEY (patient_id, channel)
+      ) WITHOUT ROWID;
+      -- One row per planned reminder (FHIR CommunicationRequest) and its outcome (Communication): the
+      -- reminders' own outbox. 'sending' is claimed in a transaction before the send; a row found
+      -- 'sending' after a restart is not sent again (never twice) but marked failed, in doubt.
+      CREATE TABLE crm_reminders (
+        id TEXT PRIMARY KEY,
+        appointment_id TEXT NOT NULL REFERENCES crm_appointments(id),
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'file')),
+        address TEXT NOT NULL,
+        offset_minutes INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('planned', 'sending', 'sent', 'failed', 'cancelled')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        sent_at TEXT,
+        message_id TEXT,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX crm_reminders_next ON crm_reminders(status, next_attempt_at);
+      CREATE INDEX crm_reminders_appointment ON crm_reminders(appointment_id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
