@@ -717,6 +717,7 @@ export const scheduleResourceSchema = z.object({
   slotMinutes: z.number().int(),
   bufferMinutes: z.number().int(),
   availability: z.array(availabilityTemplateSchema),
+  /** Blocks and holidays not over yet. */
   blocks: z.array(scheduleBlockSchema),
 });
 export type ScheduleResource = z.infer<typeof scheduleResourceSchema>;

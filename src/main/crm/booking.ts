@@ -91,8 +91,25 @@ function range(fromText: string, toText: string): { from: number; to: number } {
   return { from, to };
 }
 
+/**
+ * The free intervals (a subset of `openings`, both in order) at least `duration` long, each with the
+ * start of the opening it lies in (the origin of its slot grid).
+ */
+function gridStretches(openings: readonly Interval[], free: readonly Interval[], duration: number): (Interval & { gridFrom: number })[] {
+  const out: (Interval & { gridFrom: number })[] = [];
+  let o = 0;
+  for (const f of free) {
+    if (f.end - f.start < duration) continue;
+    while (o < openings.length && openings[o]!.end <= f.start) o++;
+    const opening = openings[o];
+    if (opening && opening.start <= f.start) out.push({ start: f.start, end: f.end, gridFrom: opening.start });
+  }
+  return out;
+}
+
 export class BookingService {
   private readonly schedules: ScheduleRepository;
+  private readonly resources = new Map<string, ScheduleResource>();
 
   constructor(
     private readonly db: Db,
@@ -114,29 +131,66 @@ export class BookingService {
     if (request.patientId) this.requirePatient(request.patientId);
     const groups = request.resources.map((ids) => ids.map((id) => this.requireActive(id)));
     const nowMs = this.now().getTime();
-    const free = new Map<string, Interval[]>();
-    for (const r of groups.flat()) if (!free.has(r.id)) free.set(r.id, subtract(this.schedules.openings(r, from, to), this.busy(r, from, to)));
-    const patientFree = request.patientId ? subtract([{ start: from, end: to }], this.patientBusy(request.patientId, from, to)) : null;
-
-    const byStart = new Map<number, FreeSlot>();
-    for (const lead of groups[0]!) {
-      const step = lead.slotMinutes * MINUTE;
-      for (const opening of this.schedules.openings(lead, from, to)) {
-        for (let s = opening.start; s + duration <= opening.end; s += step) {
-          if (s < from || s < nowMs || s + duration > to || byStart.has(s)) continue;
-          const e = s + duration;
-          if (!covers(free.get(lead.id)!, s, e) || (patientFree && !covers(patientFree, s, e))) continue;
-          const chosen = [lead.id];
-          for (const group of groups.slice(1)) {
-            const pick = group.find((r) => !chosen.includes(r.id) && covers(free.get(r.id)!, s, e));
-            if (!pick) break;
-            chosen.push(pick.id);
+    const everyone = [...new Map(groups.flat().map((r) => [r.id, r])).values()];
+    const slots: FreeSlot[] = [];
+    // Growing windows (2 days, a week, a month, the rest): a search that fills its limit early reads
+    // and computes only the days it needed.
+    let windowFrom = from;
+    for (const span of [2 * DAY_MS, 7 * DAY_MS, 30 * DAY_MS, Infinity]) {
+      if (windowFrom >= to || slots.length > limit) break;
+      const windowTo = Math.min(to, windowFrom + span);
+      // Free time is worked out a day past the window, for appointments that start in it and end after.
+      const reach = Math.min(to, windowTo + DAY_MS);
+      const openings = new Map(everyone.map((r) => [r.id, this.schedules.openings(r, windowFrom, reach)]));
+      const busy = this.busyOf(everyone, windowFrom, reach);
+      const free = new Map(everyone.map((r) => [r.id, subtract(openings.get(r.id)!, busy.get(r.id) ?? [])]));
+      const patientFree = request.patientId ? subtract([{ start: windowFrom, end: reach }], this.patientBusy(request.patientId, windowFrom, reach)) : null;
+      // Each lead's free stretches long enough for the appointment, with the start of the opening each
+      // lies in: starts are on the grid of that opening (09:00, 09:15, ... for a 15-minute grid).
+      const stretches = new Map(groups[0]!.map((lead) => [lead.id, gridStretches(openings.get(lead.id)!, free.get(lead.id)!, duration)]));
+      const next = new Map(groups[0]!.map((lead) => [lead.id, 0]));
+      // Candidate starts day by day, so the search stops once it has enough.
+      for (let dayStart = windowFrom; dayStart < windowTo && slots.length <= limit; dayStart += DAY_MS) {
+        const dayEnd = Math.min(windowTo, dayStart + DAY_MS);
+        const starts = new Map<number, ScheduleResource[]>();
+        for (const lead of groups[0]!) {
+          const list = stretches.get(lead.id)!;
+          const step = lead.slotMinutes * MINUTE;
+          let i = next.get(lead.id)!;
+          for (; i < list.length && list[i]!.start < dayEnd; i++) {
+            const stretch = list[i]!;
+            const earliest = Math.max(stretch.start, dayStart, nowMs, from);
+            for (let s = stretch.gridFrom + Math.ceil((earliest - stretch.gridFrom) / step) * step; s + duration <= stretch.end && s < dayEnd; s += step) {
+              if (s + duration > to) break;
+              const leads = starts.get(s);
+              if (leads) leads.push(lead);
+              else starts.set(s, [lead]);
+            }
+            if (stretch.end > dayEnd) break; // it goes on into the next day
           }
-          if (chosen.length === groups.length) byStart.set(s, { start: fmt(s), end: fmt(e), resourceIds: chosen });
+          next.set(lead.id, i);
+        }
+        for (const s of [...starts.keys()].sort((a, b) => a - b)) {
+          const e = s + duration;
+          if (patientFree && !covers(patientFree, s, e)) continue;
+          for (const lead of starts.get(s)!) {
+            if (!covers(free.get(lead.id)!, s, e)) continue;
+            const chosen = [lead.id];
+            for (const group of groups.slice(1)) {
+              const pick = group.find((r) => !chosen.includes(r.id) && covers(free.get(r.id)!, s, e));
+              if (!pick) break;
+              chosen.push(pick.id);
+            }
+            if (chosen.length === groups.length) {
+              slots.push({ start: fmt(s), end: fmt(e), resourceIds: chosen });
+              break;
+            }
+          }
+          if (slots.length > limit) break;
         }
       }
+      windowFrom = windowTo;
     }
-    const slots = [...byStart.entries()].sort((a, b) => a[0] - b[0]).map(([, slot]) => slot);
     return { slots: slots.slice(0, limit), truncated: slots.length > limit };
   }
 
@@ -257,17 +311,15 @@ export class BookingService {
       if (!covers(this.schedules.openings(r, start - DAY_MS, end + DAY_MS), start, end)) {
         throw new NwError('bad-request', `${fmt(start)}–${fmt(end)} is outside ${r.name}'s hours (or in a block or holiday): pick a free slot, or overbook with a reason.`);
       }
+      const buffer = r.bufferMinutes * MINUTE;
       const clash = this.db
-        .prepare(
-          `SELECT a.start_at, a.end_at FROM crm_appointment_resources ar JOIN crm_appointments a ON a.id = ar.appointment_id
-           WHERE ar.resource_id = ? AND a.status IN (${OCCUPYING_SQL}) AND a.start_at < ? AND a.end_at > ? AND a.id <> ? LIMIT 1`,
-        )
-        .get(r.id, fmt(end + r.bufferMinutes * MINUTE), fmt(start - r.bufferMinutes * MINUTE), except.appointmentId ?? '') as { start_at: string; end_at: string } | undefined;
-      if (clash) throw new NwError('conflict', `Taken: ${r.name} is booked ${clash.start_at}–${clash.end_at}${r.bufferMinutes ? ` (with a ${r.bufferMinutes} min buffer)` : ''}.`);
+        .prepare('SELECT start_ms, end_ms FROM crm_appointment_resources WHERE resource_id = ? AND occupying = 1 AND start_ms > ? AND start_ms < ? AND end_ms > ? AND appointment_id <> ? LIMIT 1')
+        .get(r.id, start - buffer - DAY_MS, end + buffer, start - buffer, except.appointmentId ?? '') as { start_ms: number; end_ms: number } | undefined;
+      if (clash) throw new NwError('conflict', `Taken: ${r.name} is booked ${fmt(clash.start_ms)}–${fmt(clash.end_ms)}${r.bufferMinutes ? ` (with a ${r.bufferMinutes} min buffer)` : ''}.`);
     }
     const patientClash = this.db
-      .prepare(`SELECT start_at, end_at FROM crm_appointments WHERE patient_id = ? AND status IN (${OCCUPYING_SQL}) AND start_at < ? AND end_at > ? AND id <> ? LIMIT 1`)
-      .get(patientId, fmt(end), fmt(start), except.appointmentId ?? '') as { start_at: string; end_at: string } | undefined;
+      .prepare(`SELECT start_at, end_at FROM crm_appointments WHERE patient_id = ? AND status IN (${OCCUPYING_SQL}) AND start_at > ? AND start_at < ? AND end_at > ? AND id <> ? LIMIT 1`)
+      .get(patientId, fmt(start - DAY_MS), fmt(end), fmt(start), except.appointmentId ?? '') as { start_at: string; end_at: string } | undefined;
     if (patientClash) throw new NwError('conflict', `Taken: the patient already has an appointment ${patientClash.start_at}–${patientClash.end_at}.`);
     const ids = new Set(resources.map((r) => r.id));
     for (const hold of this.liveHolds(start - DAY_MS, end + DAY_MS)) {
@@ -300,26 +352,33 @@ export class BookingService {
     return rows.map((h) => ({ id: h.id, patientId: h.patient_id, start: Date.parse(h.start_at), end: Date.parse(h.end_at), resourceIds: JSON.parse(h.resource_ids_json) as string[], heldBy: h.held_by_user_id, expiresAt: h.expires_at }));
   }
 
-  /** A resource's booked time in [from, to), each appointment widened by the buffer, and others' live holds. */
-  private busy(r: ScheduleResource, from: number, to: number): Interval[] {
-    const buffer = r.bufferMinutes * MINUTE;
-    const rows = this.db
-      .prepare(
-        `SELECT a.start_at, a.end_at FROM crm_appointment_resources ar JOIN crm_appointments a ON a.id = ar.appointment_id
-         WHERE ar.resource_id = ? AND a.status IN (${OCCUPYING_SQL}) AND a.start_at < ? AND a.end_at > ?`,
-      )
-      .all(r.id, fmt(to + buffer), fmt(from - buffer)) as { start_at: string; end_at: string }[];
-    const booked = rows.map((a) => ({ start: Date.parse(a.start_at) - buffer, end: Date.parse(a.end_at) + buffer }));
-    const held = this.liveHolds(from - buffer, to + buffer)
-      .filter((h) => h.resourceIds.includes(r.id))
-      .map((h) => ({ start: h.start - buffer, end: h.end + buffer }));
-    return normalise([...booked, ...held]);
+  /**
+   * Each resource's booked time in [from, to), each appointment widened by the resource's buffer, and
+   * live holds (the searcher's own included: a held time is not offered again). Appointments last at
+   * most a day, so those that overlap the range start at most a day before it: one index range each.
+   */
+  private busyOf(resources: readonly ScheduleResource[], from: number, to: number): Map<string, Interval[]> {
+    const byId = new Map(resources.map((r) => [r.id, r]));
+    const maxBuffer = Math.max(0, ...resources.map((r) => r.bufferMinutes)) * MINUTE;
+    const byResource = this.db.prepare('SELECT start_ms, end_ms FROM crm_appointment_resources WHERE resource_id = ? AND occupying = 1 AND start_ms > ? AND start_ms < ? AND end_ms > ?').raw();
+    const raw = new Map<string, Interval[]>();
+    const add = (id: string, start: number, end: number) => {
+      const r = byId.get(id);
+      if (!r) return;
+      const buffer = r.bufferMinutes * MINUTE;
+      const list = raw.get(id) ?? [];
+      list.push({ start: start - buffer, end: end + buffer });
+      raw.set(id, list);
+    };
+    for (const r of resources) for (const [start, end] of byResource.all(r.id, from - maxBuffer - DAY_MS, to + maxBuffer, from - maxBuffer) as [number, number][]) add(r.id, start, end);
+    for (const h of this.liveHolds(from - maxBuffer, to + maxBuffer)) for (const id of h.resourceIds) add(id, h.start, h.end);
+    return new Map([...raw].map(([id, list]) => [id, normalise(list)]));
   }
 
   private patientBusy(patientId: string, from: number, to: number): Interval[] {
     const rows = this.db
-      .prepare(`SELECT start_at, end_at FROM crm_appointments WHERE patient_id = ? AND status IN (${OCCUPYING_SQL}) AND start_at < ? AND end_at > ?`)
-      .all(patientId, fmt(to), fmt(from)) as { start_at: string; end_at: string }[];
+      .prepare(`SELECT start_at, end_at FROM crm_appointments WHERE patient_id = ? AND status IN (${OCCUPYING_SQL}) AND start_at > ? AND start_at < ? AND end_at > ?`)
+      .all(patientId, fmt(from - DAY_MS), fmt(to), fmt(from)) as { start_at: string; end_at: string }[];
     const held = this.liveHolds(from, to).filter((h) => h.patientId === patientId);
     return normalise([...rows.map((a) => ({ start: Date.parse(a.start_at), end: Date.parse(a.end_at) })), ...held]);
   }
@@ -333,8 +392,8 @@ export class BookingService {
          VALUES (?, ?, 'booked', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(id, input.patientId, fmt(input.start), fmt(input.end), input.service, input.note, input.overbook, input.rescheduledFrom, at, actor.name, at);
-    const link = this.db.prepare('INSERT INTO crm_appointment_resources (appointment_id, resource_id) VALUES (?, ?)');
-    for (const r of input.resources) link.run(id, r.id);
+    const link = this.db.prepare('INSERT INTO crm_appointment_resources (appointment_id, resource_id, start_ms, end_ms, occupying) VALUES (?, ?, ?, ?, 1)');
+    for (const r of input.resources) link.run(id, r.id, input.start, input.end);
     const note = input.overbook ? `overbooked: ${input.overbook}` : input.rescheduledFrom ? `rescheduled from appointment ${input.rescheduledFrom}` : null;
     this.history(id, at, actor, 'booked', input.start, input.end, note);
     const view = this.published(id);
@@ -346,6 +405,7 @@ export class BookingService {
     const at = this.now().toISOString();
     const done = this.db.prepare('UPDATE crm_appointments SET status = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?').run(status, at, row.id, row.version);
     if (done.changes !== 1) throw new NwError('conflict', 'The appointment changed meanwhile: reload it.');
+    this.db.prepare('UPDATE crm_appointment_resources SET occupying = ? WHERE appointment_id = ?').run(OCCUPYING.includes(status) ? 1 : 0, row.id);
     this.history(row.id, at, actor, status, row.start_at ? Date.parse(row.start_at) : null, row.end_at ? Date.parse(row.end_at) : null, note);
     if (!OCCUPYING.includes(status)) cancelReminders(this.db, this.now, row.id);
     return this.published(row.id);
@@ -360,7 +420,7 @@ export class BookingService {
   /** The appointment as it is now, with its FHIR Appointment in the outbox. */
   private published(id: string): AppointmentView {
     const view = this.get(id)!;
-    const resources = new Map(view.resourceIds.map((rid) => [rid, this.schedules.require(rid)] as const));
+    const resources = new Map(view.resourceIds.map((rid) => [rid, this.resource(rid)] as const));
     new Outbox(this.db, this.now).enqueue('update', toFhirAppointment(view, resources));
     return view;
   }
@@ -373,8 +433,18 @@ export class BookingService {
   }
 
   private requireActive(id: string): ScheduleResource {
-    const r = this.schedules.require(id);
+    const r = this.resource(id);
     if (!r.active) throw new NwError('bad-request', `${r.name} is no longer bookable.`);
+    return r;
+  }
+
+  /** A resource as this call first read it (a service lives for one call). */
+  private resource(id: string): ScheduleResource {
+    let r = this.resources.get(id);
+    if (!r) {
+      r = this.schedules.require(id);
+      this.resources.set(id, r);
+    }
     return r;
   }
 

@@ -113,11 +113,14 @@ export class ScheduleRepository {
     return rows.map((r) => this.view(r));
   }
 
-  /** When the resource is open in [fromMs, toMs): its templates' openings minus its blocks. */
+  /** When the resource is open in [fromMs, toMs): its templates' openings minus its blocks (read from the store for that range). */
   openings(resource: ScheduleResource, fromMs: number, toMs: number): Interval[] {
     const open = normalise(resource.availability.flatMap((t) => expandTemplate(t, resource.timeZone, fromMs, toMs)));
-    const blocked = normalise(resource.blocks.map((b) => ({ start: Date.parse(b.start), end: Date.parse(b.end) })));
-    return subtract(open, blocked);
+    const rows = this.db.prepare('SELECT start_at, end_at FROM crm_blocks WHERE resource_id = ? AND start_at < ? AND end_at > ?').all(resource.id, new Date(toMs).toISOString(), new Date(fromMs).toISOString()) as {
+      start_at: string;
+      end_at: string;
+    }[];
+    return subtract(open, normalise(rows.map((b) => ({ start: Date.parse(b.start_at), end: Date.parse(b.end_at) }))));
   }
 
   private changed(id: string): ScheduleResource {
@@ -129,7 +132,8 @@ export class ScheduleRepository {
 
   private view(row: ResourceRow): ScheduleResource {
     const templates = this.db.prepare('SELECT * FROM crm_availability WHERE resource_id = ? ORDER BY valid_from, start_time').all(row.id) as TemplateRow[];
-    const blocks = this.db.prepare('SELECT * FROM crm_blocks WHERE resource_id = ? ORDER BY start_at').all(row.id) as BlockRow[];
+    // The blocks not over yet (a resource's past meetings and holidays pile up; the search reads blocks by range).
+    const blocks = this.db.prepare('SELECT * FROM crm_blocks WHERE resource_id = ? AND end_at > ? ORDER BY start_at').all(row.id, this.now().toISOString()) as BlockRow[];
     return {
       id: row.id,
       kind: row.kind,

@@ -641,12 +641,18 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX crm_appointments_patient ON crm_appointments(patient_id, start_at);
       CREATE INDEX crm_appointments_start ON crm_appointments(start_at);
+      -- Which resources an appointment takes, with its time (ms since the epoch: compared and read as
+      -- numbers) and whether it occupies it now (booked, arrived, ...: kept with the appointment's
+      -- status), so a resource's busy time in a range is one index range however long its history.
       CREATE TABLE crm_appointment_resources (
         appointment_id TEXT NOT NULL REFERENCES crm_appointments(id),
         resource_id TEXT NOT NULL REFERENCES crm_resources(id),
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        occupying INTEGER NOT NULL CHECK (occupying IN (0, 1)),
         PRIMARY KEY (appointment_id, resource_id)
       ) WITHOUT ROWID;
-      CREATE INDEX crm_appointment_resources_resource ON crm_appointment_resources(resource_id, appointment_id);
+      CREATE INDEX crm_appointment_resources_busy ON crm_appointment_resources(resource_id, start_ms, end_ms) WHERE occupying = 1;
       -- Every state an appointment went through: booked, moved, arrived, cancelled... (who, when, why).
       CREATE TABLE crm_appointment_history (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
