@@ -764,6 +764,7 @@ export const reminderViewSchema = z.object({
   lastError: z.string().nullable(),
   sentAt: isoTime.nullable(),
 });
+export type ReminderView = z.infer<typeof reminderViewSchema>;
 const overbookSchema = z.strictObject({ reason: z.string().trim().min(10, 'say why (at least 10 characters): an overbooking is audited').max(300) });
 const bookingTimeSchema = {
   start: instantSchema,

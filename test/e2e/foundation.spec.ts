@@ -118,7 +118,7 @@ test('a nurse signs in to a role-aware home', async ({ page }) => {
   for (const area of ['viewer', 'admin']) await expect(nav.getByTestId(`nav-${area}`)).toHaveCount(0);
   await expect(page.getByTestId('current-user')).toContainText('Nurse Nia Demo');
   // The cards say what works today and mark what does not exist yet.
-  await expect(page.getByTestId('home-card-schedule')).toContainText('Coming: appointments');
+  await expect(page.getByTestId('home-card-schedule')).toContainText('Coming: week views');
   await expect(page.getByTestId('home-card-ward')).not.toContainText('Coming');
   await shot(page, 'home-signed-in');
 });

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { Communication, CommunicationRequest } from '@medplum/fhirtypes';
 import { DateTime } from 'luxon';
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { AppointmentView } from '../../shared/ipc.js';
+import type { AppointmentView, ReminderView } from '../../shared/ipc.js';
 import { PatientsRepository } from '../patients/patients-repo.js';
 import type { Db } from '../store/database.js';
 import { Outbox } from '../store/outbox.js';
@@ -171,19 +171,6 @@ interface ReminderRow {
   created_at: string;
 }
 
-export interface ReminderView {
-  id: string;
-  appointmentId: string;
-  patientId: string;
-  channel: ReminderChannelName;
-  address: string;
-  dueAt: string;
-  status: ReminderRow['status'];
-  attempts: number;
-  nextAttemptAt: string;
-  lastError: string | null;
-  sentAt: string | null;
-}
 
 const toView = (r: ReminderRow): ReminderView => ({
   id: r.id,

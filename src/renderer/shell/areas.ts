@@ -10,8 +10,8 @@ export const AREA_DESCRIPTIONS: Record<AreaId, { now: string; coming?: string }>
   },
   ward: { now: 'Live bedside vitals with NEWS2, alarms to acknowledge and each alarm’s history.' },
   schedule: {
-    now: 'Practitioners, rooms and scanners with their opening hours; free times, booking without double-booking and the day’s flow (arrived, in room, done).',
-    coming: 'week views and drag to reschedule, reminders, follow-up tasks, recall lists and patient messages',
+    now: 'Practitioners, rooms and scanners with their opening hours; free times, booking without double-booking, the day’s flow (arrived, in room, done) and reminders by email or letter to patients who consented.',
+    coming: 'week views and drag to reschedule, follow-up tasks, recall lists and patient messages',
   },
   patients: { now: 'Search, open and register patient records.' },
   sync: { now: 'Each FHIR R4 server: what waits for it, its last success and error; conflicts to resolve side by side; changes a server refused.' },
