@@ -195,8 +195,11 @@ test('a deteriorating patient raises a high alarm that sounds; the nurse acknowl
 
   // Screens that say what is true: both counters from one definition, the link apart from the data,
   // a latched priority never shown bare beside a lower score, and no status label cut off at 1280×800.
-  const panelCount = (await page.getByTestId('alarm-panel-count').innerText()).match(/^(\d+) unacknowledged · (\d+) active$/);
-  const toolbarCount = (await page.getByTestId('ward-alarm-count').innerText()).match(/^(\d+) unacknowledged \((\d+) high\)/);
+  // Both read in one turn of the page (new alarms arrive as the patients deteriorate: two reads apart
+  // could see two different alarm lists).
+  const counters = await page.evaluate(() => ['alarm-panel-count', 'ward-alarm-count'].map((id) => (document.querySelector(`[data-testid="${id}"]`) as HTMLElement | null)?.innerText ?? ''));
+  const panelCount = counters[0]!.match(/^(\d+) unacknowledged · (\d+) active$/);
+  const toolbarCount = counters[1]!.match(/^(\d+) unacknowledged \((\d+) high\)/);
   expect(panelCount && toolbarCount, 'both counters shown').toBeTruthy();
   expect(toolbarCount![1]).toBe(panelCount![1]);
   await expect(page.getByTestId('link-status')).toHaveText('Broker connected');

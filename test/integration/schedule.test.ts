@@ -132,8 +132,13 @@ describe('scheduling', () => {
     expect(entries.filter((e) => e.outcome === 'error')).toHaveLength(5);
   });
 
-  it('a hold lapses after two minutes: then the time is free for others', async () => {
+  it('a hold lapses after two minutes: then the time is free for others; a new hold of the same user replaces the last', async () => {
+    // The receptionist picked the wrong patient first: holding again for the right one replaces it.
+    const wrong = await reception.ok('schedule.hold', { patientId: patients[5]!, start: at(MONDAY, '14:00'), end: at(MONDAY, '14:30'), resourceIds: [doctor.id] });
     await reception.ok('schedule.hold', { patientId: patients[3]!, start: at(MONDAY, '14:00'), end: at(MONDAY, '14:30'), resourceIds: [doctor.id] });
+    expect(counts().holds).toBe(1);
+    const stale = await reception.call('schedule.book', { patientId: patients[5]!, service: 'x-ray', start: at(MONDAY, '14:00'), end: at(MONDAY, '14:30'), resourceIds: [doctor.id], holdId: wrong.holdId });
+    expect(stale.ok ? null : stale.error.message).toBe('The hold has expired or was used: search the free slots again.');
     const slotsHeld = await physician.ok('schedule.findSlots', { resources: [[doctor.id]], durationMinutes: 30, from: at(MONDAY, '14:00'), to: at(MONDAY, '15:00') });
     expect(slotsHeld.slots.map((s) => s.start.slice(11, 16))).toEqual(['14:30']);
     ws.clock.advance(121_000);

@@ -198,8 +198,10 @@ export class BookingService {
   // Changes (in the caller's transaction)
   // -------------------------------------------------------------------------------------------
 
+  /** A user holds one time at once: a new hold (another patient picked, another slot) replaces theirs. */
   hold(request: { patientId: string; start: string; end: string; resourceIds: string[] }, actor: BookingActor): { holdId: string; expiresAt: string } {
     this.takeBookingLock();
+    this.db.prepare('DELETE FROM crm_holds WHERE held_by_user_id = ?').run(actor.userId);
     const { start, end, resources } = this.checkTime({ ...request }, request.patientId, {});
     const id = randomUUID();
     const expiresAt = fmt(this.now().getTime() + HOLD_SECONDS * 1000);
