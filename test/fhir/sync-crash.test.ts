@@ -6,28 +6,21 @@
  * nothing written twice (each resource's version chain holds every content once, in order).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Outbox } from '../../src/main/store/outbox.js';
 import { FhirValidator, ValidatingOutbox } from '../../src/main/fhir/validation.js';
 import { compareServer, LocalTruth, openTestStore, seededRandom, testObservation, testPatient } from '../support/sync-rig.js';
 import { startLoopbackFhirServer, type LoopbackFhirServer } from '../support/fhir-server.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { bundleDriver } from '../support/bundle.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-let bundleDir: string;
 let driver: string;
+let removeDriver = () => {};
 let server: LoopbackFhirServer;
 let proxy: FaultProxy;
 
 beforeAll(async () => {
-  mkdirSync(path.join(root, 'build'), { recursive: true });
-  bundleDir = mkdtempSync(path.join(root, 'build', 'sync-crash-'));
-  driver = path.join(bundleDir, 'driver.mjs');
-  await build({ entryPoints: [path.join(root, 'test/support/sync-crash-driver.ts')], bundle: true, platform: 'node', target: 'node20', format: 'esm', packages: 'external', outfile: driver, logLevel: 'warning' });
+  ({ driver, remove: removeDriver } = await bundleDriver('test/support/sync-crash-driver.ts', 'sync-crash-'));
   server = await startLoopbackFhirServer();
   proxy = await startFaultProxy(server.baseUrl);
 });
@@ -35,7 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.close();
   await server?.close();
-  if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
+  removeDriver();
 });
 
 it('killed 20 times mid-sync (8 of them right after the server committed): server = local state, no duplicates, no losses', async () => {

@@ -6,31 +6,22 @@
  * write takes the write lock before the checks read).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ScheduleRepository } from '../../src/main/crm/schedule-repo.js';
 import { PatientsRepository } from '../../src/main/patients/patients-repo.js';
+import { bundleDriver } from '../support/bundle.js';
 import { openTestStore } from '../support/sync-rig.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PROCESSES = 5;
 const PER_PROCESS = 10;
 const NOW = '2030-01-06T12:00:00.000Z';
-let bundleDir: string;
 let driver: string;
+let removeDriver = () => {};
 
 beforeAll(async () => {
-  mkdirSync(path.join(root, 'build'), { recursive: true });
-  bundleDir = mkdtempSync(path.join(root, 'build', 'booking-race-'));
-  driver = path.join(bundleDir, 'driver.mjs');
-  await build({ entryPoints: [path.join(root, 'test/support/booking-race-driver.ts')], bundle: true, platform: 'node', target: 'node20', format: 'esm', packages: 'external', outfile: driver, logLevel: 'warning' });
+  ({ driver, remove: removeDriver } = await bundleDriver('test/support/booking-race-driver.ts', 'booking-race-'));
 });
-afterAll(() => {
-  if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
-});
+afterAll(() => removeDriver());
 
 it('50 connections in 5 processes book the same time at once: exactly one wins, 49 are told it is taken', async () => {
   const { db, file, key } = openTestStore();

@@ -190,6 +190,20 @@ export function Dialog({ title, open, onClose, children, testId }: { title: stri
   );
 }
 
+/** A form's submit and Cancel buttons; both off while `busy`, the submit also while `blocked` (e.g. nothing picked yet). */
+export function FormActions({ busy, blocked = false, confirm, onCancel, testId }: { busy: boolean; blocked?: boolean; confirm: string; onCancel: () => void; testId?: string }) {
+  return (
+    <div className="form__actions">
+      <button type="submit" className="btn btn--primary" disabled={busy || blocked} data-testid={testId}>
+        {confirm}
+      </button>
+      <button type="button" className="btn btn--ghost" onClick={onCancel} disabled={busy}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
 /** Runs an async action, tracking busy state and the ApiError it failed with. */
 export function useAction<A extends unknown[], R>(action: (...args: A) => Promise<R>) {
   const [busy, setBusy] = useState(false);

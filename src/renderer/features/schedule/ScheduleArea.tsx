@@ -9,7 +9,7 @@ import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react
 import type { AppointmentStatus, AppointmentView, FreeSlot, PatientSummary, RequestOf, ScheduleResource } from '../../../shared/ipc.js';
 import { call } from '../../api/client.js';
 import { toApiError, type ApiError } from '../../api/errors.js';
-import { Badge, Dialog, ErrorAlert, SelectField, TextField, useAction } from '../../components/ui.js';
+import { Badge, Dialog, ErrorAlert, FormActions, SelectField, TextField, useAction } from '../../components/ui.js';
 import { usePermission } from '../../stores/session.js';
 
 const HOUR = 3_600_000;
@@ -314,14 +314,7 @@ function BookForm({ slot, resource, onDone }: { slot: FreeSlot; resource: Schedu
       <TextField label="What for" value={service} onChange={setService} error={fieldErrors.service} />
       <TextField label="Note (optional)" value={note} onChange={setNote} error={fieldErrors.note} />
       <ErrorAlert error={error} shownFields={['service', 'note']} />
-      <div className="form__actions">
-        <button type="submit" className="btn btn--primary" disabled={busy || !picked}>
-          {picked ? `Book for ${picked.name ?? picked.mrn}` : 'Pick a patient'}
-        </button>
-        <button type="button" className="btn btn--ghost" onClick={() => onDone(false)} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <FormActions busy={busy} blocked={!picked} confirm={picked ? `Book for ${picked.name ?? picked.mrn}` : 'Pick a patient'} onCancel={() => onDone(false)} />
     </form>
   );
 }
@@ -371,14 +364,7 @@ function ResourceForm({ onDone }: { onDone: (created: ScheduleResource | null) =
       <SelectField label="Slot grid (min)" value={slotMinutes} onChange={setSlotMinutes} options={['5', '10', '15', '20', '30', '60'].map((v) => ({ value: v, label: v }))} />
       <SelectField label="Buffer between appointments (min)" value={bufferMinutes} onChange={setBufferMinutes} options={['0', '5', '10', '15', '30'].map((v) => ({ value: v, label: v }))} />
       <ErrorAlert error={error} shownFields={['name', 'timeZone']} />
-      <div className="form__actions">
-        <button type="submit" className="btn btn--primary" disabled={busy}>
-          Create
-        </button>
-        <button type="button" className="btn btn--ghost" onClick={() => onDone(null)} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <FormActions busy={busy} confirm="Create" onCancel={() => onDone(null)} />
     </form>
   );
 }
@@ -423,14 +409,7 @@ function HoursForm({ resource, day, onDone }: { resource: ScheduleResource; day:
       <TextField label="Closes" type="time" value={endTime} onChange={setEndTime} />
       <TextField label="From" type="date" value={validFrom} onChange={setValidFrom} hint={`Times on ${resource.name}'s clock (${resource.timeZone}).`} />
       <ErrorAlert error={error} />
-      <div className="form__actions">
-        <button type="submit" className="btn btn--primary" disabled={busy || !days.length}>
-          Add hours
-        </button>
-        <button type="button" className="btn btn--ghost" onClick={() => onDone(false)} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <FormActions busy={busy} blocked={!days.length} confirm="Add hours" onCancel={() => onDone(false)} />
     </form>
   );
 }

@@ -9,7 +9,7 @@ import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import type { AdmissionView, BedView, PatientSummary } from '../../../shared/ipc.js';
 import { call } from '../../api/client.js';
 import { toApiError, type ApiError } from '../../api/errors.js';
-import { Badge, Dialog, ErrorAlert, SelectField, TextField, formatDateTime } from '../../components/ui.js';
+import { Badge, Dialog, ErrorAlert, FormActions, SelectField, TextField, formatDateTime } from '../../components/ui.js';
 import { href } from '../../stores/route.js';
 import { usePermission } from '../../stores/session.js';
 import { admitPatient, dischargePatient, transferPatient, useWard } from '../../stores/ward.js';
@@ -89,19 +89,6 @@ function NoteField({ value, onChange, error, hint }: { value: string; onChange: 
   return <TextField label="Note (optional)" value={value} onChange={onChange} error={error} hint={hint} maxLength={300} />;
 }
 
-function Actions({ busy, confirm, onCancel, testId }: { busy: boolean; confirm: string; onCancel: () => void; testId?: string }) {
-  return (
-    <div className="form__actions">
-      <button type="submit" className="btn btn--primary" disabled={busy} data-testid={testId}>
-        {confirm}
-      </button>
-      <button type="button" className="btn btn--ghost" onClick={onCancel} disabled={busy}>
-        Cancel
-      </button>
-    </div>
-  );
-}
-
 /** Search (name or MRN), pick, note, confirm. Patients already in a bed are shown there and cannot be picked. */
 function AdmitForm({ bedKey, onDone }: { bedKey: string; onDone: () => void }) {
   const [query, setQuery] = useState('');
@@ -170,7 +157,7 @@ function AdmitForm({ bedKey, onDone }: { bedKey: string; onDone: () => void }) {
           raises a technical alarm. Recorded in the audit trail with your name{note.trim() ? ` and the note “${note.trim()}”` : ''}.
         </p>
         <ErrorAlert error={error} />
-        <Actions busy={busy} confirm="Confirm admission" onCancel={() => setConfirming(false)} />
+        <FormActions busy={busy} confirm="Confirm admission" onCancel={() => setConfirming(false)} />
       </form>
     );
   }
@@ -204,7 +191,7 @@ function AdmitForm({ bedKey, onDone }: { bedKey: string; onDone: () => void }) {
       </div>
       <NoteField value={note} onChange={setNote} error={error?.fieldErrors().reason} hint="e.g. from the emergency department, post-operative observation." />
       <ErrorAlert error={error} shownFields={['reason']} />
-      <Actions busy={busy || !picked} confirm={picked ? `Admit ${picked.name ?? picked.mrn}…` : 'Pick a patient'} onCancel={onDone} testId="admit-review" />
+      <FormActions busy={busy || !picked} confirm={picked ? `Admit ${picked.name ?? picked.mrn}…` : 'Pick a patient'} onCancel={onDone} testId="admit-review" />
     </form>
   );
 }
@@ -255,7 +242,7 @@ function TransferForm({ admission, fromBed, onDone }: { admission: Occupant; fro
         </p>
         <p className="muted small">From now on the readings of bed {bedKeyLabel(target)} are this patient's, and those of bed {bedKeyLabel(fromBed)} no longer.</p>
         <ErrorAlert error={error} />
-        <Actions busy={busy} confirm="Confirm transfer" onCancel={() => setConfirming(false)} />
+        <FormActions busy={busy} confirm="Confirm transfer" onCancel={() => setConfirming(false)} />
       </form>
     );
   }
@@ -274,7 +261,7 @@ function TransferForm({ admission, fromBed, onDone }: { admission: Occupant; fro
       {choice === '' ? <TextField label="Bed" value={other} onChange={setOther} error={localError} hint="As <ward>/<bed>, e.g. 4A/7." /> : null}
       <NoteField value={note} onChange={setNote} error={error?.fieldErrors().reason} hint="e.g. to a side room for isolation." />
       <ErrorAlert error={error} shownFields={['reason']} />
-      <Actions busy={busy} confirm="Review transfer" onCancel={onDone} />
+      <FormActions busy={busy} confirm="Review transfer" onCancel={onDone} />
     </form>
   );
 }
@@ -304,7 +291,7 @@ function DischargeForm({ admission, bedKey, onDone }: { admission: Occupant; bed
       <p className="muted small">From now on this bed's readings belong to nobody until the next admission; the patient's record keeps everything up to now.</p>
       <NoteField value={note} onChange={setNote} error={error?.fieldErrors().reason} hint="e.g. home, transferred to another hospital." />
       <ErrorAlert error={error} shownFields={['reason']} />
-      <Actions busy={busy} confirm="Confirm discharge" onCancel={onDone} />
+      <FormActions busy={busy} confirm="Confirm discharge" onCancel={onDone} />
     </form>
   );
 }
